@@ -1,0 +1,107 @@
+"""Resources, built in one place from the settings so environments switch by variables only."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+from dagster_dbt import DbtCliResource
+
+from mlops_assets.defs.staging.project import DBT_EXECUTABLE, dbt_project
+from mlops_assets.lib.generator import GeneratorConfig
+from mlops_assets.lib.ingest import IngestPolicy
+from mlops_assets.lib.lake import Lake
+from mlops_assets.lib.sources import SourceConfig
+from mlops_assets.lib.validation import Limits
+from mlops_assets.settings import Settings, get_settings
+
+
+class RawSourceResource(dg.ConfigurableResource):
+    """Where raw data comes from: the generator, the Energi Data Service API or landing files."""
+
+    kind: str
+    landing_dir: str
+    api_base_url: str
+    seed: int
+    price_areas: list[str]
+    n_consumer_types: int
+
+    def config(self) -> SourceConfig:
+        return SourceConfig(
+            kind=self.kind,
+            landing_dir=Path(self.landing_dir),
+            api_base_url=self.api_base_url,
+            generator=GeneratorConfig(
+                seed=self.seed,
+                price_areas=tuple(self.price_areas),
+                n_consumer_types=self.n_consumer_types,
+            ),
+        )
+
+
+class LakeResource(dg.ConfigurableResource):
+    """The Parquet lake the raw assets write to and dbt reads from."""
+
+    root: str
+
+    def lake(self) -> Lake:
+        return Lake(Path(self.root))
+
+
+class IngestPolicyResource(dg.ConfigurableResource):
+    """The validation thresholds and the quarantine folder of raw ingestion."""
+
+    quarantine_dir: str
+    price_areas: list[str]
+    max_missing_hours_share: float
+    max_total_con_kwh: float
+    min_temperature_c: float
+    max_temperature_c: float
+    skew_z_score: float
+    skew_lookback_days: int
+
+    def policy(self) -> IngestPolicy:
+        return IngestPolicy(
+            limits=Limits(
+                max_missing_hours_share=self.max_missing_hours_share,
+                max_total_con_kwh=self.max_total_con_kwh,
+                min_temperature_c=self.min_temperature_c,
+                max_temperature_c=self.max_temperature_c,
+            ),
+            price_areas=tuple(self.price_areas),
+            quarantine_dir=Path(self.quarantine_dir),
+            skew_z_score=self.skew_z_score,
+            skew_lookback_days=self.skew_lookback_days,
+        )
+
+
+def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
+    """Every resource the definitions need, configured from `settings`."""
+    t = settings.thresholds
+    return {
+        "source": RawSourceResource(
+            kind=settings.source.value,
+            landing_dir=str(settings.landing_dir),
+            api_base_url=settings.api_base_url,
+            seed=settings.generator_seed,
+            price_areas=list(settings.price_areas),
+            n_consumer_types=settings.n_consumer_types,
+        ),
+        "lake": LakeResource(root=str(settings.lake_dir)),
+        "ingest_policy": IngestPolicyResource(
+            quarantine_dir=str(settings.quarantine_dir),
+            price_areas=list(settings.price_areas),
+            max_missing_hours_share=t.max_missing_hours_share,
+            max_total_con_kwh=t.max_total_con_kwh,
+            min_temperature_c=t.min_temperature_c,
+            max_temperature_c=t.max_temperature_c,
+            skew_z_score=t.skew_z_score,
+            skew_lookback_days=t.skew_lookback_days,
+        ),
+        "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE),
+    }
+
+
+@dg.definitions
+def resources() -> dg.Definitions:
+    return dg.Definitions(resources=build_resources(get_settings()))

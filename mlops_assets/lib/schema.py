@@ -1,0 +1,66 @@
+"""Column names and types of the datasets, shared by sources, validation, the lake and dbt.
+
+Consumption follows Energi Data Service's `ConsumptionDE35Hour`; weather is our companion dataset.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+HOUR_UTC = "HourUTC"
+HOUR_DK = "HourDK"
+PRICE_AREA = "PriceArea"
+CONSUMER_TYPE = "ConsumerType_DE35"
+TOTAL_CON = "TotalCon"
+TEMPERATURE = "Temperature"
+
+PRICE_AREAS: tuple[str, ...] = ("DK1", "DK2")
+DANISH_TZ = "Europe/Copenhagen"
+
+
+@dataclass(frozen=True)
+class DatasetSchema:
+    """The columns of one dataset, its key and its measured value."""
+
+    name: str
+    columns: dict[str, pl.DataType]
+    key: tuple[str, ...]
+    value: str
+
+    @property
+    def column_names(self) -> list[str]:
+        return list(self.columns)
+
+    @property
+    def segment(self) -> tuple[str, ...]:
+        """The key without the hour: one time series per segment."""
+        return tuple(c for c in self.key if c != HOUR_UTC)
+
+
+CONSUMPTION = DatasetSchema(
+    name="consumption",
+    columns={
+        HOUR_UTC: pl.Datetime("us", "UTC"),
+        HOUR_DK: pl.Datetime("us"),
+        PRICE_AREA: pl.String(),
+        CONSUMER_TYPE: pl.Int32(),
+        TOTAL_CON: pl.Float64(),
+    },
+    key=(HOUR_UTC, PRICE_AREA, CONSUMER_TYPE),
+    value=TOTAL_CON,
+)
+
+WEATHER = DatasetSchema(
+    name="weather",
+    columns={
+        HOUR_UTC: pl.Datetime("us", "UTC"),
+        PRICE_AREA: pl.String(),
+        TEMPERATURE: pl.Float64(),
+    },
+    key=(HOUR_UTC, PRICE_AREA),
+    value=TEMPERATURE,
+)
+
+DATASETS: dict[str, DatasetSchema] = {s.name: s for s in (CONSUMPTION, WEATHER)}

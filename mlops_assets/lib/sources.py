@@ -1,0 +1,73 @@
+"""Where a day of raw data comes from: the generator, the Energi Data Service API or landing files."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+
+from mlops_assets.lib import landing_zone
+from mlops_assets.lib.energi_data_service import EnergiDataServiceClient
+from mlops_assets.lib.generator import GeneratorConfig, generate_consumption, generate_weather
+from mlops_assets.lib.schema import CONSUMPTION, WEATHER, DatasetSchema
+from mlops_assets.lib.validation import day_window
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One batch of rows for a dataset-day, with where it came from."""
+
+    origin: str
+    frame: pl.DataFrame | None = None
+    read_error: str | None = None
+    landing_file: landing_zone.LandingFile | None = None
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    """Which source to use and what it needs."""
+
+    kind: str
+    landing_dir: Path
+    generator: GeneratorConfig
+    api_base_url: str = "https://api.energidataservice.dk"
+
+
+def deliveries(config: SourceConfig, schema: DatasetSchema, day: date) -> list[Delivery]:
+    """The batches the configured source delivers for `schema`'s dataset on `day`."""
+    if config.kind == "landing":
+        return _from_landing(config.landing_dir, schema, day)
+    start, end = day_window(day)
+    if config.kind == "api" and schema is CONSUMPTION:
+        client = EnergiDataServiceClient(config.api_base_url)
+        frame = client.consumption(start, end, price_areas=config.generator.price_areas)
+        return [Delivery(origin=f"{config.api_base_url}/dataset/ConsumptionDE35Hour", frame=frame)]
+    if config.kind not in ("generator", "api"):
+        raise ValueError(f"unknown source {config.kind!r}; use generator, api or landing")
+    # The Energi Data Service has no weather dataset, so the API source pairs with generated weather.
+    seed = config.generator.seed
+    if schema is WEATHER:
+        return [
+            Delivery(
+                origin=f"weather generator (seed={seed})",
+                frame=generate_weather(start, end, config.generator),
+            )
+        ]
+    return [
+        Delivery(
+            origin=f"consumption generator (seed={seed})",
+            frame=generate_consumption(start, end, config.generator),
+        )
+    ]
+
+
+def _from_landing(landing_dir: Path, schema: DatasetSchema, day: date) -> list[Delivery]:
+    out = []
+    for file in landing_zone.list_files(landing_dir, schema.name, day):
+        try:
+            out.append(Delivery(origin=str(file.path), frame=file.read(), landing_file=file))
+        except landing_zone.UnreadableFileError as err:
+            out.append(Delivery(origin=str(file.path), read_error=str(err), landing_file=file))
+    return out

@@ -1,0 +1,429 @@
+"""Validation rules for raw data: the gates a day must pass before it may enter the lake.
+
+`coerce` turns whatever a source delivered into the dataset's exact schema or says why it can't;
+`check` applies the row rules to a coerced day. Both return violations instead of raising, so the
+caller can quarantine the input and report every problem at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+
+import polars as pl
+
+from mlops_assets.lib.schema import (
+    CONSUMER_TYPE,
+    DANISH_TZ,
+    HOUR_DK,
+    HOUR_UTC,
+    PRICE_AREA,
+    PRICE_AREAS,
+    TEMPERATURE,
+    TOTAL_CON,
+    DatasetSchema,
+)
+
+SCHEMA = "schema"
+UNIQUENESS = "uniqueness"
+COMPLETENESS = "completeness"
+VALIDITY = "validity"
+TIMELINESS = "timeliness"
+BLOCKING_RULES: tuple[str, ...] = (SCHEMA, UNIQUENESS, COMPLETENESS, VALIDITY, TIMELINESS)
+
+RULE_DESCRIPTIONS: dict[str, str] = {
+    SCHEMA: "Columns and types match the dataset schema exactly.",
+    UNIQUENESS: "One row per hour and segment: the key columns are unique.",
+    COMPLETENESS: "Missing hours per segment stay under the threshold; no nulls in values.",
+    VALIDITY: "Values are non-negative, within a plausible range and from known codes.",
+    TIMELINESS: "Every row belongs to the partition's UTC day; local time agrees with UTC.",
+}
+
+_EXAMPLES = 3
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Thresholds of the row rules."""
+
+    max_missing_hours_share: float = 0.05
+    max_total_con_kwh: float = 5.0e7
+    min_temperature_c: float = -40.0
+    max_temperature_c: float = 45.0
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One broken rule, with what a person needs to find and fix it."""
+
+    rule: str
+    column: str | None
+    message: str
+    rows: int = 0
+    examples: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        where = f" column {self.column!r}:" if self.column else ""
+        examples = f" e.g. {', '.join(self.examples)}" if self.examples else ""
+        return f"[{self.rule}]{where} {self.message}{examples}"
+
+
+@dataclass(frozen=True)
+class ValidationReport:
+    """The verdict on one dataset-day from one origin (a file, the API or the generator)."""
+
+    dataset: str
+    day: date
+    origin: str
+    violations: tuple[Violation, ...] = field(default_factory=tuple)
+
+    @property
+    def passed(self) -> bool:
+        return not self.violations
+
+    def failed_rules(self) -> list[str]:
+        return [r for r in BLOCKING_RULES if any(v.rule == r for v in self.violations)]
+
+    def for_rule(self, rule: str) -> list[Violation]:
+        return [v for v in self.violations if v.rule == rule]
+
+    def describe(self) -> str:
+        head = f"raw_{self.dataset} partition {self.day.isoformat()} from {self.origin}"
+        if self.passed:
+            return f"{head}: all rules passed"
+        lines = [f"{head} rejected:"] + [f"  - {v.describe()}" for v in self.violations]
+        return "\n".join(lines)
+
+
+def day_window(day: date) -> tuple[datetime, datetime]:
+    """The half-open UTC window [00:00, 24:00) of a partition day."""
+    start = datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
+    return start, start + timedelta(days=1)
+
+
+def coerce(df: pl.DataFrame, schema: DatasetSchema) -> tuple[pl.DataFrame | None, list[Violation]]:
+    """Cast `df` to `schema` (names, order, dtypes) or return the schema violations."""
+    violations: list[Violation] = []
+    expected = schema.column_names
+    unexpected = [c for c in df.columns if c not in schema.columns]
+    for name in expected:
+        if name not in df.columns:
+            hint = f"; found unexpected {unexpected}" if unexpected else ""
+            violations.append(
+                Violation(SCHEMA, name, f"is missing (expected columns {expected}{hint})")
+            )
+    for name in unexpected:
+        violations.append(Violation(SCHEMA, name, f"is not in the schema {expected}"))
+    if violations:
+        return None, violations
+
+    columns: list[pl.Series] = []
+    for name, dtype in schema.columns.items():
+        series, problem = _cast(df.get_column(name), dtype)
+        if problem:
+            violations.append(problem)
+        else:
+            columns.append(series)
+    if violations:
+        return None, violations
+    return pl.DataFrame(columns), []
+
+
+def _cast(series: pl.Series, dtype: pl.DataType) -> tuple[pl.Series, Violation | None]:
+    name, found = series.name, series.dtype
+    if isinstance(dtype, pl.Datetime):
+        return _cast_datetime(series, dtype)
+    if dtype == pl.String:
+        if found in (pl.String, pl.Categorical, pl.Enum):
+            return series.cast(pl.String), None
+        return series, Violation(SCHEMA, name, f"has type {found}, expected String")
+    if found.is_numeric():
+        cast = series.cast(dtype, strict=False)
+        lost = (cast.is_null() & series.is_not_null()) | (
+            (cast.cast(pl.Float64) != series.cast(pl.Float64)).fill_null(False)
+        )
+        if lost.any():
+            return series, Violation(
+                SCHEMA,
+                name,
+                f"has {lost.sum()} values that are not valid {dtype}",
+                rows=int(lost.sum()),
+                examples=_examples(series.filter(lost)),
+            )
+        return cast, None
+    bad = series
+    if found == pl.String:
+        parsed = series.str.strip_chars().cast(pl.Float64, strict=False)
+        bad = series.filter(parsed.is_null() & series.is_not_null())
+    return series, Violation(
+        SCHEMA,
+        name,
+        f"has type {found}, expected {dtype} (values that are not numbers)",
+        rows=bad.len(),
+        examples=_examples(bad),
+    )
+
+
+def _cast_datetime(series: pl.Series, dtype: pl.Datetime) -> tuple[pl.Series, Violation | None]:
+    name, found = series.name, series.dtype
+    if found == pl.String:
+        # The format is inferred from the first value; a column mixing formats fails below.
+        series_dt = series.str.strip_chars().str.to_datetime(time_unit="us", strict=False)
+        unparsed = series_dt.is_null() & series.is_not_null()
+        if unparsed.any():
+            return series, Violation(
+                SCHEMA,
+                name,
+                f"has {unparsed.sum()} values that are not ISO timestamps",
+                rows=int(unparsed.sum()),
+                examples=_examples(series.filter(unparsed)),
+            )
+        series = series_dt.alias(name)
+        found = series.dtype
+    if not isinstance(found, pl.Datetime):
+        return series, Violation(SCHEMA, name, f"has type {found}, expected a timestamp")
+    series = series.cast(pl.Datetime("us", found.time_zone))
+    if dtype.time_zone is None:
+        if found.time_zone is not None:
+            series = series.dt.convert_time_zone(DANISH_TZ).dt.replace_time_zone(None)
+        return series, None
+    if found.time_zone is None:
+        return series.dt.replace_time_zone(dtype.time_zone), None
+    return series.dt.convert_time_zone(dtype.time_zone), None
+
+
+def check(
+    df: pl.DataFrame,
+    schema: DatasetSchema,
+    day: date,
+    limits: Limits = Limits(),
+    price_areas: Sequence[str] = PRICE_AREAS,
+) -> list[Violation]:
+    """Apply uniqueness, completeness, validity and timeliness to a coerced day."""
+    if df.is_empty():
+        return [Violation(COMPLETENESS, None, "no rows for this day")]
+    return [
+        *_uniqueness(df, schema),
+        *_validity(df, schema, limits, price_areas),
+        *_timeliness(df, schema, day),
+        *_completeness(df, schema, day, limits),
+    ]
+
+
+def _uniqueness(df: pl.DataFrame, schema: DatasetSchema) -> list[Violation]:
+    key = list(schema.key)
+    dupes = df.filter(pl.struct(key).is_duplicated())
+    if dupes.is_empty():
+        return []
+    extra = dupes.height - dupes.unique(subset=key).height
+    return [
+        Violation(
+            UNIQUENESS,
+            ", ".join(key),
+            f"{extra} duplicate rows for the same hour and segment",
+            rows=extra,
+            examples=_row_examples(dupes.unique(subset=key, maintain_order=True), key),
+        )
+    ]
+
+
+def _validity(
+    df: pl.DataFrame, schema: DatasetSchema, limits: Limits, price_areas: Sequence[str]
+) -> list[Violation]:
+    out: list[Violation] = []
+    for name in schema.key:
+        nulls = df.get_column(name).null_count()
+        if nulls:
+            out.append(Violation(VALIDITY, name, f"{nulls} rows have no value", rows=nulls))
+    out += _rule(
+        df,
+        PRICE_AREA,
+        ~pl.col(PRICE_AREA).is_in(list(price_areas)),
+        f"is not a known price area {list(price_areas)}",
+    )
+    if CONSUMER_TYPE in schema.columns:
+        out += _rule(df, CONSUMER_TYPE, pl.col(CONSUMER_TYPE) <= 0, "must be a positive code")
+    if TOTAL_CON in schema.columns:
+        out += _rule(df, TOTAL_CON, pl.col(TOTAL_CON) < 0, "is negative (rule: TotalCon >= 0)")
+        out += _rule(
+            df,
+            TOTAL_CON,
+            (pl.col(TOTAL_CON) > limits.max_total_con_kwh)
+            | pl.col(TOTAL_CON).is_infinite()
+            | pl.col(TOTAL_CON).is_nan(),
+            f"is implausible (rule: TotalCon <= {limits.max_total_con_kwh:g} kWh per hour)",
+        )
+    if TEMPERATURE in schema.columns:
+        lo, hi = limits.min_temperature_c, limits.max_temperature_c
+        out += _rule(
+            df,
+            TEMPERATURE,
+            ~pl.col(TEMPERATURE).is_between(lo, hi) | pl.col(TEMPERATURE).is_nan(),
+            f"is implausible (rule: {lo:g} <= Temperature <= {hi:g} degC)",
+        )
+    return out
+
+
+def _timeliness(df: pl.DataFrame, schema: DatasetSchema, day: date) -> list[Violation]:
+    start, end = day_window(day)
+    out = _rule(
+        df,
+        HOUR_UTC,
+        ~pl.col(HOUR_UTC).is_between(start, end, closed="left"),
+        f"is outside the partition's UTC day [{start:%Y-%m-%d %H:%M}, {end:%Y-%m-%d %H:%M})",
+    )
+    out += _rule(
+        df,
+        HOUR_UTC,
+        pl.col(HOUR_UTC) != pl.col(HOUR_UTC).dt.truncate("1h"),
+        "is not on the hour",
+    )
+    if HOUR_DK in schema.columns:
+        local = pl.col(HOUR_UTC).dt.convert_time_zone(DANISH_TZ).dt.replace_time_zone(None)
+        out += _rule(df, HOUR_DK, pl.col(HOUR_DK) != local, "disagrees with HourUTC in Danish time")
+    return out
+
+
+def _completeness(
+    df: pl.DataFrame, schema: DatasetSchema, day: date, limits: Limits
+) -> list[Violation]:
+    out: list[Violation] = []
+    value_nulls = df.get_column(schema.value).null_count()
+    if value_nulls:
+        out.append(
+            Violation(
+                COMPLETENESS, schema.value, f"{value_nulls} rows have no value", rows=value_nulls
+            )
+        )
+    per_segment = missing_hours(df, schema, day)
+    bad = per_segment.filter(pl.col("missing_hours") / 24 > limits.max_missing_hours_share)
+    if not bad.is_empty():
+        worst = bad.sort("missing_hours", descending=True)
+        out.append(
+            Violation(
+                COMPLETENESS,
+                HOUR_UTC,
+                f"{bad.height} segments miss more than "
+                f"{limits.max_missing_hours_share:.0%} of their 24 hours "
+                f"({int(bad['missing_hours'].sum())} hours in all)",
+                rows=int(bad["missing_hours"].sum()),
+                examples=_row_examples(worst, [*schema.segment, "missing_hours"]),
+            )
+        )
+    return out
+
+
+def missing_hours(df: pl.DataFrame, schema: DatasetSchema, day: date) -> pl.DataFrame:
+    """Missing hours of the UTC day per segment present in `df`."""
+    start, end = day_window(day)
+    segment = list(schema.segment)
+    return (
+        df.filter(pl.col(HOUR_UTC).is_between(start, end, closed="left"))
+        .group_by(segment)
+        .agg(pl.col(HOUR_UTC).n_unique().alias("hours"))
+        .with_columns((24 - pl.col("hours")).alias("missing_hours"))
+        .sort(segment)
+    )
+
+
+def _rule(df: pl.DataFrame, column: str, bad: pl.Expr, message: str) -> list[Violation]:
+    offending = df.filter(bad.fill_null(False))
+    if offending.is_empty():
+        return []
+    return [
+        Violation(
+            VALIDITY if column not in (HOUR_UTC, HOUR_DK) else TIMELINESS,
+            column,
+            f"{offending.height} rows: value {message}",
+            rows=offending.height,
+            examples=_row_examples(offending, [column]),
+        )
+    ]
+
+
+def _examples(series: pl.Series) -> tuple[str, ...]:
+    return tuple(repr(v) for v in series.head(_EXAMPLES).to_list())
+
+
+def _row_examples(df: pl.DataFrame, columns: Sequence[str]) -> tuple[str, ...]:
+    rows = df.select(columns).head(_EXAMPLES).iter_rows(named=True)
+    return tuple("(" + ", ".join(f"{k}={_fmt(v)}" for k, v in row.items()) + ")" for row in rows)
+
+
+def _fmt(value: object) -> str:
+    return value.isoformat() if isinstance(value, datetime) else repr(value)
+
+
+@dataclass(frozen=True)
+class Skew:
+    """How far a day's per-segment means are from the same segments over recent days."""
+
+    compared_days: int
+    max_abs_z: float
+    flagged: pl.DataFrame
+
+    @property
+    def passed(self) -> bool:
+        return self.flagged.is_empty()
+
+
+def value_skew(
+    current: pl.DataFrame, history: pl.DataFrame, schema: DatasetSchema, z_threshold: float
+) -> Skew:
+    """Compare today's daily mean per segment with the mean and spread of recent daily means."""
+    segment = list(schema.segment)
+    value = schema.value
+
+    def daily_means(df: pl.DataFrame) -> pl.DataFrame:
+        return df.group_by([*segment, pl.col(HOUR_UTC).dt.date().alias("day")]).agg(
+            pl.col(value).mean().alias("mean")
+        )
+
+    empty = pl.DataFrame(schema={**{c: schema.columns[c] for c in segment}, "z": pl.Float64})
+    if history.is_empty():
+        return Skew(0, 0.0, empty)
+    past = daily_means(history)
+    n_days = past.get_column("day").n_unique()
+    if n_days < 3:
+        return Skew(n_days, 0.0, empty)
+    reference = past.group_by(segment).agg(
+        pl.col("mean").mean().alias("ref_mean"), pl.col("mean").std().alias("ref_std")
+    )
+    # A floor on the spread keeps very steady segments from flagging tiny moves.
+    scored = (
+        daily_means(current)
+        .join(reference, on=segment, how="inner")
+        .with_columns(
+            spread=pl.max_horizontal(
+                pl.col("ref_std").fill_null(0), pl.col("ref_mean").abs() * 0.02
+            )
+        )
+        .with_columns(z=(pl.col("mean") - pl.col("ref_mean")) / pl.col("spread"))
+        .filter(pl.col("z").is_finite())
+    )
+    if scored.is_empty():
+        return Skew(n_days, 0.0, empty)
+    max_abs_z = float(scored.get_column("z").abs().max())  # type: ignore[arg-type]
+    flagged = (
+        scored.filter(pl.col("z").abs() > z_threshold)
+        .sort(pl.col("z").abs(), descending=True)
+        .select([*segment, "z"])
+    )
+    return Skew(n_days, max_abs_z, flagged)
+
+
+def profile(df: pl.DataFrame, schema: DatasetSchema, days: Sequence[date]) -> dict[str, object]:
+    """A small summary of ingested rows for asset metadata."""
+    value = df.get_column(schema.value)
+    missing = sum(int(missing_hours(df, schema, d)["missing_hours"].sum()) for d in days)
+    return {
+        "rows": df.height,
+        "segments": df.select(schema.segment).n_unique() if df.height else 0,
+        "first_hour": _fmt(df.get_column(HOUR_UTC).min()) if df.height else None,
+        "last_hour": _fmt(df.get_column(HOUR_UTC).max()) if df.height else None,
+        "missing_hours": missing,
+        f"{schema.value}_min": float(value.min()) if df.height else None,  # type: ignore[arg-type]
+        f"{schema.value}_mean": float(value.mean()) if df.height else None,  # type: ignore[arg-type]
+        f"{schema.value}_max": float(value.max()) if df.height else None,  # type: ignore[arg-type]
+    }

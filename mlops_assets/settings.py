@@ -1,0 +1,125 @@
+"""One typed settings object, read from `MLOPS_*` environment variables with embedded defaults."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from enum import StrEnum
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Source(StrEnum):
+    """Where raw data comes from."""
+
+    GENERATOR = "generator"
+    API = "api"
+    LANDING = "landing"
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Limits the raw validation gates apply."""
+
+    max_missing_hours_share: float = 0.05
+    max_total_con_kwh: float = 5.0e7
+    min_temperature_c: float = -40.0
+    max_temperature_c: float = 45.0
+    skew_z_score: float = 4.0
+    skew_lookback_days: int = 7
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a deployment may change; the code reads nothing else from the environment."""
+
+    data_dir: Path
+    lake_dir: Path
+    landing_dir: Path
+    quarantine_dir: Path
+    warehouse_path: Path
+    partition_start: date = date(2024, 1, 1)
+    source: Source = Source.GENERATOR
+    price_areas: tuple[str, ...] = ("DK1", "DK2")
+    n_consumer_types: int = 38
+    generator_seed: int = 42
+    api_base_url: str = "https://api.energidataservice.dk"
+    thresholds: Thresholds = field(default_factory=Thresholds)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from `env` (default: the process environment)."""
+        env = os.environ if env is None else env
+        data_dir = Path(env.get("MLOPS_DATA_DIR", _default_data_dir())).expanduser().resolve()
+
+        def path(name: str, default: Path) -> Path:
+            return Path(env[name]).expanduser().resolve() if env.get(name) else default
+
+        thresholds = Thresholds(
+            max_missing_hours_share=_number(env, "MLOPS_MAX_MISSING_HOURS_SHARE", 0.05),
+            max_total_con_kwh=_number(env, "MLOPS_MAX_TOTAL_CON_KWH", 5.0e7),
+            skew_z_score=_number(env, "MLOPS_SKEW_Z_SCORE", 4.0),
+            skew_lookback_days=int(_number(env, "MLOPS_SKEW_LOOKBACK_DAYS", 7)),
+        )
+        try:
+            source = Source(env.get("MLOPS_SOURCE", Source.GENERATOR.value))
+        except ValueError:
+            choices = ", ".join(s.value for s in Source)
+            raise ValueError(
+                f"MLOPS_SOURCE={env['MLOPS_SOURCE']!r} is not a source; choose one of {choices}"
+            ) from None
+        return cls(
+            data_dir=data_dir,
+            lake_dir=path("MLOPS_LAKE_DIR", data_dir / "lake"),
+            landing_dir=path("MLOPS_LANDING_DIR", data_dir / "landing"),
+            quarantine_dir=path("MLOPS_QUARANTINE_DIR", data_dir / "quarantine"),
+            warehouse_path=path("MLOPS_WAREHOUSE_PATH", data_dir / "warehouse.duckdb"),
+            partition_start=_date(env, "MLOPS_PARTITION_START", date(2024, 1, 1)),
+            source=source,
+            price_areas=_words(env, "MLOPS_PRICE_AREAS", ("DK1", "DK2")),
+            n_consumer_types=int(_number(env, "MLOPS_CONSUMER_TYPES", 38)),
+            generator_seed=int(_number(env, "MLOPS_SEED", 42)),
+            api_base_url=env.get("MLOPS_API_BASE_URL", "https://api.energidataservice.dk"),
+            thresholds=thresholds,
+        )
+
+
+def _default_data_dir() -> Path:
+    # An editable install (the README's way) keeps data beside the checkout; otherwise use the cwd.
+    root = PROJECT_ROOT if (PROJECT_ROOT / "pyproject.toml").exists() else Path.cwd()
+    return root / "data"
+
+
+def _number(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ValueError(f"{name}={raw!r} is not a number") from None
+
+
+def _date(env: Mapping[str, str], name: str, default: date) -> date:
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise ValueError(f"{name}={raw!r} is not a date; use YYYY-MM-DD") from None
+
+
+def _words(env: Mapping[str, str], name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    raw = env.get(name)
+    if not raw:
+        return default
+    return tuple(w.strip() for w in raw.split(",") if w.strip())
+
+
+def get_settings() -> Settings:
+    """The settings of this process, read fresh so tests and runs see their own environment."""
+    return Settings.from_env()
