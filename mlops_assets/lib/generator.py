@@ -243,16 +243,18 @@ class _Calendar:
 # --- weather --------------------------------------------------------------------------------------
 
 # Weather systems pass over days to weeks; incommensurate periods avoid a visible repeat.
-_ANOMALY_PERIODS_DAYS = np.array([3.1, 4.7, 7.3, 11.9, 19.3, 31.7])
+_ANOMALY_PERIODS_DAYS = np.array([4.3, 6.1, 8.9, 13.7, 21.1, 34.3])
 _ANOMALY_AMPLITUDES = np.array([1.2, 1.5, 1.6, 1.5, 1.3, 1.1])
-_AREA_ANOMALY_PERIODS_DAYS = np.array([2.3, 5.9])
+_AREA_ANOMALY_PERIODS_DAYS = np.array([3.7, 7.9])
 _AREA_ANOMALY_AMPLITUDES = np.array([0.5, 0.6])
 # (offset in °C, diurnal amplitude factor): Zealand is a little milder and more maritime.
 _AREA_CLIMATE: dict[str, tuple[float, float]] = {"DK1": (0.0, 1.0), "DK2": (0.4, 0.85)}
 _COLDEST_DAY = 22.0
 
 
-def _sinusoids(days: np.ndarray, periods: np.ndarray, amplitudes: np.ndarray, phases: np.ndarray):
+def _sinusoids(
+    days: np.ndarray, periods: np.ndarray, amplitudes: np.ndarray, phases: np.ndarray
+) -> np.ndarray:
     angles = 2.0 * np.pi * days[:, None] / periods[None, :] + phases[None, :]
     return np.sin(angles) @ amplitudes
 
@@ -285,7 +287,8 @@ def _temperature(calendar: _Calendar, areas: tuple[str, ...], seed: int) -> np.n
         local = _sinusoids(days, _AREA_ANOMALY_PERIODS_DAYS, _AREA_ANOMALY_AMPLITUDES, area_phases)
         columns.append(offset + diurnal_factor * diurnal + local)
     noise = 0.3 * _normal(seed, _STREAM_WEATHER_NOISE, calendar.hours[:, None], keys[None, :])
-    return (seasonal + anomaly)[:, None] + np.stack(columns, axis=1) + noise
+    # Rounded as published, so consumption responds to exactly the weather users see.
+    return np.round((seasonal + anomaly)[:, None] + np.stack(columns, axis=1) + noise, 1)
 
 
 def generate_weather(
@@ -294,7 +297,7 @@ def generate_weather(
     """Hourly temperature per price area for [start, end), in `schema.WEATHER` layout."""
     areas = tuple(sorted(config.price_areas))
     calendar = _Calendar.of(_hours(start, end))
-    temperature = np.round(_temperature(calendar, areas, config.seed), 1)
+    temperature = _temperature(calendar, areas, config.seed)
     n_areas = len(areas)
     frame = pl.DataFrame(
         {
@@ -449,7 +452,9 @@ def _darkness(calendar: _Calendar) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-(from_noon - day_length / 2.0) / 0.5))
 
 
-def _segment_wobble(seed: int, days: np.ndarray, area_keys: np.ndarray, codes: np.ndarray):
+def _segment_wobble(
+    seed: int, days: np.ndarray, area_keys: np.ndarray, codes: np.ndarray
+) -> np.ndarray:
     """Slow, segment-specific ±2 % swings (weeks), so segments are not scaled copies."""
     wobble = np.ones((len(days), len(area_keys), len(codes)))
     for k in range(2):
@@ -592,14 +597,15 @@ def apply_defects(df: pl.DataFrame, defects: Defects, seed: int) -> pl.DataFrame
         values[absurd] = ABSURD_VALUE
         df = df.with_columns(pl.Series(dataset.value, values, dtype=df.schema[dataset.value]))
     if len(duplicate):
-        df = pl.concat([df, df[np.sort(duplicate)]]).sort(list(dataset.key), maintain_order=True)
+        key = [c for c in dataset.key if c in df.columns]
+        df = pl.concat([df, df[np.sort(duplicate)]]).sort(key, maintain_order=True)
 
     if defects.wrong_types:
         n_bad = max(1, df.height // 100)
-        bad = pl.Series(np.sort(rng.choice(df.height, min(n_bad, df.height), replace=False)))
-        row = pl.int_range(pl.len())
+        bad = np.zeros(df.height, dtype=bool)
+        bad[rng.choice(df.height, min(n_bad, df.height), replace=False)] = True
         df = df.with_columns(
-            pl.when(row.is_in(bad))
+            pl.when(pl.lit(pl.Series(bad)))
             .then(pl.lit(UNPARSEABLE_VALUE))
             .otherwise(pl.col(c).cast(pl.String))
             .alias(c)

@@ -1,0 +1,200 @@
+"""`mlops-assets`: run the main job on the embedded default, or generate landing files."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Sequence
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+from mlops_assets.lib import landing_zone
+from mlops_assets.lib.generator import (
+    Defects,
+    Drift,
+    GeneratorConfig,
+    generate_consumption,
+    generate_weather,
+)
+from mlops_assets.lib.progress import Progress
+from mlops_assets.lib.validation import day_window
+from mlops_assets.settings import Settings
+
+MAIN_JOB = "ingestion_job"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="mlops-assets", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    quick = commands.add_parser("quickstart", help="materialize every asset for recent days")
+    quick.add_argument("--days", type=int, default=7, help="how many recent days (default 7)")
+    quick.add_argument("--end", type=date.fromisoformat, help="last day (default: yesterday, UTC)")
+    quick.add_argument("--force", action="store_true", help="re-run days already materialized")
+    quick.set_defaults(run=_quickstart)
+
+    gen = commands.add_parser("generate", help="write generated files into the landing zone")
+    gen.add_argument("--start", type=date.fromisoformat, required=True, help="first day")
+    gen.add_argument("--end", type=date.fromisoformat, required=True, help="last day, inclusive")
+    gen.add_argument("--format", choices=landing_zone.FORMATS, default="parquet")
+    gen.add_argument("--datasets", default="consumption,weather")
+    gen.add_argument("--landing-dir", type=Path, help="default: MLOPS_LANDING_DIR")
+    gen.add_argument("--consumer-types", type=int, help="segments per price area")
+    gen.add_argument("--seed", type=int)
+    defects = gen.add_argument_group("defects (consumption files)")
+    defects.add_argument("--missing-hours", type=float, default=0.0, help="share of rows dropped")
+    defects.add_argument("--duplicates", type=int, default=0)
+    defects.add_argument("--negatives", type=int, default=0)
+    defects.add_argument("--absurd", type=int, default=0)
+    defects.add_argument("--rename", action="append", default=[], metavar="OLD=NEW")
+    defects.add_argument("--drop-column", action="append", default=[])
+    defects.add_argument("--wrong-type", action="append", default=[], metavar="COLUMN")
+    drift = gen.add_argument_group("drift")
+    drift.add_argument("--drift-from", type=date.fromisoformat, help="drift starts this day")
+    drift.add_argument("--drift-types", help="comma-separated consumer types (default: all)")
+    drift.add_argument("--drift-level", type=float, default=0.0, help="relative shift, 0.3=+30%%")
+    drift.add_argument("--drift-temperature", type=float, default=1.0,
+                       help="factor on temperature sensitivity")
+    gen.set_defaults(run=_generate)
+
+    args = parser.parse_args(argv)
+    return int(args.run(args))
+
+
+def _quickstart(args: argparse.Namespace) -> int:
+    from mlops_assets.instance import dagster_home, prepare_home
+
+    home = prepare_home(dagster_home())
+    os.environ["DAGSTER_HOME"] = str(home)
+    settings = Settings.from_env()
+    end = args.end or (datetime.now(timezone.utc).date() - timedelta(days=1))
+    start = max(end - timedelta(days=args.days - 1), settings.partition_start)
+    print(f"mlops-assets: {MAIN_JOB} for {start} .. {end} on the {settings.source} source")
+    print(f"  DAGSTER_HOME={home}")
+
+    import dagster as dg
+
+    from mlops_assets.defs.staging.project import dbt_project
+
+    if not dbt_project.manifest_path.exists():
+        print("  preparing the dbt manifest (first run)")
+        dbt_project.preparer.prepare(dbt_project)
+    from mlops_assets.definitions import defs
+
+    job = defs().resolve_job_def(MAIN_JOB)
+    instance = dg.DagsterInstance.get()
+    todo = _days_to_run(instance, job, start, end, force=args.force)
+    if not todo:
+        print(f"  every asset of {MAIN_JOB} is already materialized for these days")
+        _where_to_look(settings, home)
+        return 0
+
+    first, last = todo[0], todo[-1]
+    print(f"  materializing {len(todo)} missing day(s): {first} .. {last}")
+    started = time.monotonic()
+    result = job.execute_in_process(
+        instance=instance,
+        tags={
+            "dagster/asset_partition_range_start": first.isoformat(),
+            "dagster/asset_partition_range_end": last.isoformat(),
+            "trigger": "quickstart",
+        },
+        run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
+        raise_on_error=False,
+    )
+    took = time.monotonic() - started
+    if not result.success:
+        print(f"\n{MAIN_JOB} FAILED after {took:.1f}s (run {result.run_id}).", file=sys.stderr)
+        print("  The log above names the file, partition, column and rule; rejected files are in",
+              settings.quarantine_dir, file=sys.stderr)
+        _where_to_look(settings, home)
+        return 1
+    print(f"\n{MAIN_JOB} succeeded in {took:.1f}s (run {result.run_id}).")
+    _where_to_look(settings, home)
+    return 0
+
+
+def _days_to_run(instance, job, start: date, end: date, force: bool) -> list[date]:
+    days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
+    if force:
+        return days
+    keys = job.asset_layer.executable_asset_keys
+    done = set.intersection(*(set(instance.get_materialized_partitions(k)) for k in keys))
+    return [d for d in days if d.isoformat() not in done]
+
+
+def _where_to_look(settings: Settings, home: Path) -> None:
+    root = Path.cwd()
+
+    def show(path: Path) -> str:
+        return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
+
+    print(
+        "\nWhere to look:\n"
+        f"  lake (Parquet, one file per day):  {show(settings.lake_dir)}/raw_*/day=*/data.parquet\n"
+        f"  warehouse (DuckDB, dbt staging):   {show(settings.warehouse_path)}"
+        "  -> tables staging.stg_consumption, staging.stg_weather\n"
+        f"  quarantine (rejected files):       {show(settings.quarantine_dir)}\n"
+        f"  landing zone (drop files here):    {show(settings.landing_dir)}\n"
+        "Open the Dagster UI on this instance:\n"
+        f"  make dev    (= DAGSTER_HOME={show(home)} .venv/bin/dagster dev, then http://127.0.0.1:3000)"
+    )
+
+
+def _generate(args: argparse.Namespace) -> int:
+    settings = Settings.from_env()
+    landing_dir = args.landing_dir or settings.landing_dir
+    config = GeneratorConfig(
+        seed=settings.generator_seed if args.seed is None else args.seed,
+        price_areas=settings.price_areas,
+        n_consumer_types=args.consumer_types or settings.n_consumer_types,
+        drift=_drift(args),
+    )
+    defects = Defects(
+        missing_hours=args.missing_hours,
+        duplicate_rows=args.duplicates,
+        negative_values=args.negatives,
+        absurd_values=args.absurd,
+        rename_columns=dict(pair.split("=", 1) for pair in args.rename),
+        drop_columns=tuple(args.drop_column),
+        wrong_types=tuple(args.wrong_type),
+    )
+    datasets = [d.strip() for d in args.datasets.split(",") if d.strip()]
+    n_days = (args.end - args.start).days + 1
+    if n_days < 1:
+        raise SystemExit("--end must not be before --start")
+    progress = Progress(n_days * len(datasets), f"generating into {landing_dir}")
+    for i in range(n_days):
+        day = args.start + timedelta(days=i)
+        start, end = day_window(day)
+        for dataset in datasets:
+            if dataset == "consumption":
+                frame = generate_consumption(start, end, config, defects if defects.any else None)
+            elif dataset == "weather":
+                frame = generate_weather(start, end, config)
+            else:
+                raise SystemExit(f"unknown dataset {dataset!r}; use consumption and/or weather")
+            path = landing_zone.landing_path(landing_dir, dataset, day, args.format)
+            landing_zone.write_file(frame, path)
+            progress.advance(path.name)
+    return 0
+
+
+def _drift(args: argparse.Namespace) -> tuple[Drift, ...]:
+    if args.drift_from is None:
+        return ()
+    types = tuple(int(t) for t in args.drift_types.split(",")) if args.drift_types else None
+    return (
+        Drift(
+            start=args.drift_from,
+            consumer_types=types,
+            level_shift=args.drift_level,
+            temperature_sensitivity_factor=args.drift_temperature,
+        ),
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
