@@ -7,7 +7,7 @@ import os
 import sys
 import time
 from collections.abc import Sequence
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from mlops_assets.lib import landing_zone
@@ -55,8 +55,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     drift.add_argument("--drift-from", type=date.fromisoformat, help="drift starts this day")
     drift.add_argument("--drift-types", help="comma-separated consumer types (default: all)")
     drift.add_argument("--drift-level", type=float, default=0.0, help="relative shift, 0.3=+30%%")
-    drift.add_argument("--drift-temperature", type=float, default=1.0,
-                       help="factor on temperature sensitivity")
+    drift.add_argument(
+        "--drift-temperature", type=float, default=1.0, help="factor on temperature sensitivity"
+    )
     gen.set_defaults(run=_generate)
 
     args = parser.parse_args(argv)
@@ -69,7 +70,7 @@ def _quickstart(args: argparse.Namespace) -> int:
     home = prepare_home(dagster_home())
     os.environ["DAGSTER_HOME"] = str(home)
     settings = Settings.from_env()
-    end = args.end or (datetime.now(timezone.utc).date() - timedelta(days=1))
+    end = args.end or (datetime.now(UTC).date() - timedelta(days=1))
     start = max(end - timedelta(days=args.days - 1), settings.partition_start)
     print(f"mlops-assets: {MAIN_JOB} for {start} .. {end} on the {settings.source} source")
     print(f"  DAGSTER_HOME={home}")
@@ -107,8 +108,11 @@ def _quickstart(args: argparse.Namespace) -> int:
     took = time.monotonic() - started
     if not result.success:
         print(f"\n{MAIN_JOB} FAILED after {took:.1f}s (run {result.run_id}).", file=sys.stderr)
-        print("  The log above names the file, partition, column and rule; rejected files are in",
-              settings.quarantine_dir, file=sys.stderr)
+        print(
+            "  The log above names the file, partition, column and rule; rejected files are in",
+            settings.quarantine_dir,
+            file=sys.stderr,
+        )
         _where_to_look(settings, home)
         return 1
     print(f"\n{MAIN_JOB} succeeded in {took:.1f}s (run {result.run_id}).")

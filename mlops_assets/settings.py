@@ -53,7 +53,8 @@ class Settings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Build settings from `env` (default: the process environment)."""
         env = os.environ if env is None else env
-        data_dir = Path(env.get("MLOPS_DATA_DIR", _default_data_dir())).expanduser().resolve()
+        # An empty variable means "not set", as for every other setting.
+        data_dir = Path(env.get("MLOPS_DATA_DIR") or _default_data_dir()).expanduser().resolve()
 
         def path(name: str, default: Path) -> Path:
             return Path(env[name]).expanduser().resolve() if env.get(name) else default
@@ -62,10 +63,10 @@ class Settings:
             max_missing_hours_share=_number(env, "MLOPS_MAX_MISSING_HOURS_SHARE", 0.05),
             max_total_con_kwh=_number(env, "MLOPS_MAX_TOTAL_CON_KWH", 5.0e7),
             skew_z_score=_number(env, "MLOPS_SKEW_Z_SCORE", 4.0),
-            skew_lookback_days=int(_number(env, "MLOPS_SKEW_LOOKBACK_DAYS", 7)),
+            skew_lookback_days=_integer(env, "MLOPS_SKEW_LOOKBACK_DAYS", 7),
         )
         try:
-            source = Source(env.get("MLOPS_SOURCE", Source.GENERATOR.value))
+            source = Source(env.get("MLOPS_SOURCE") or Source.GENERATOR.value)
         except ValueError:
             choices = ", ".join(s.value for s in Source)
             raise ValueError(
@@ -80,9 +81,9 @@ class Settings:
             partition_start=_date(env, "MLOPS_PARTITION_START", date(2024, 1, 1)),
             source=source,
             price_areas=_words(env, "MLOPS_PRICE_AREAS", ("DK1", "DK2")),
-            n_consumer_types=int(_number(env, "MLOPS_CONSUMER_TYPES", 38)),
-            generator_seed=int(_number(env, "MLOPS_SEED", 42)),
-            api_base_url=env.get("MLOPS_API_BASE_URL", "https://api.energidataservice.dk"),
+            n_consumer_types=_integer(env, "MLOPS_CONSUMER_TYPES", 38),
+            generator_seed=_integer(env, "MLOPS_SEED", 42),
+            api_base_url=env.get("MLOPS_API_BASE_URL") or "https://api.energidataservice.dk",
             thresholds=thresholds,
         )
 
@@ -101,6 +102,13 @@ def _number(env: Mapping[str, str], name: str, default: float) -> float:
         return float(raw)
     except ValueError:
         raise ValueError(f"{name}={raw!r} is not a number") from None
+
+
+def _integer(env: Mapping[str, str], name: str, default: int) -> int:
+    value = _number(env, name, float(default))
+    if not value.is_integer():
+        raise ValueError(f"{name}={env[name]!r} is not a whole number")
+    return int(value)
 
 
 def _date(env: Mapping[str, str], name: str, default: date) -> date:

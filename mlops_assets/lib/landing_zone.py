@@ -12,7 +12,7 @@ import re
 import shutil
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import polars as pl
@@ -104,7 +104,7 @@ def quarantine(file: LandingFile, quarantine_dir: Path, report: ValidationReport
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / file.path.name
     if target.exists():
-        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f")
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
         target = folder / f"{file.path.stem}.{stamp}{file.path.suffix}"
     shutil.move(file.path, target)
     reason = {
@@ -112,14 +112,14 @@ def quarantine(file: LandingFile, quarantine_dir: Path, report: ValidationReport
         "quarantined_as": str(target),
         "dataset": file.dataset,
         "partition": file.day.isoformat(),
-        "quarantined_at": datetime.now(timezone.utc).isoformat(),
+        "quarantined_at": datetime.now(UTC).isoformat(),
         "failed_rules": report.failed_rules(),
         "violations": [asdict(v) for v in report.violations],
     }
     Path(f"{target}.reason.json").write_text(json.dumps(reason, indent=2))
     Path(f"{target}.reason.txt").write_text(
-        f"{report.describe()}\n\nThe lake was not changed. Fix the file and drop it into "
-        f"{file.path.parent} again under the same name.\n"
+        f"{report.describe()}\n\nThe lake was not changed. Fix {file.path.name} and drop it into "
+        f"{file.path.parent} again under that name.\n"
     )
     return target
 

@@ -1,4 +1,4 @@
-"""Where a day of raw data comes from: the generator, the Energi Data Service API or landing files."""
+"""Where a day of raw data comes from: the generator, the Energi Data Service API or files."""
 
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ def deliveries(config: SourceConfig, schema: DatasetSchema, day: date) -> list[D
         return [Delivery(origin=f"{config.api_base_url}/dataset/ConsumptionDE35Hour", frame=frame)]
     if config.kind not in ("generator", "api"):
         raise ValueError(f"unknown source {config.kind!r}; use generator, api or landing")
-    # The Energi Data Service has no weather dataset, so the API source pairs with generated weather.
+    # Energi Data Service has no weather dataset, so the API source pairs with generated weather.
     seed = config.generator.seed
     if schema is WEATHER:
         return [

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import polars as pl
 
@@ -35,7 +35,8 @@ BLOCKING_RULES: tuple[str, ...] = (SCHEMA, UNIQUENESS, COMPLETENESS, VALIDITY, T
 RULE_DESCRIPTIONS: dict[str, str] = {
     SCHEMA: "Columns and types match the dataset schema exactly.",
     UNIQUENESS: "One row per hour and segment: the key columns are unique.",
-    COMPLETENESS: "Missing hours per segment stay under the threshold; no nulls in values.",
+    COMPLETENESS: "Every price area is present, missing hours per segment stay under the "
+    "threshold, and no value is null.",
     VALIDITY: "Values are non-negative, within a plausible range and from known codes.",
     TIMELINESS: "Every row belongs to the partition's UTC day; local time agrees with UTC.",
 }
@@ -98,7 +99,7 @@ class ValidationReport:
 
 def day_window(day: date) -> tuple[datetime, datetime]:
     """The half-open UTC window [00:00, 24:00) of a partition day."""
-    start = datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
+    start = datetime(day.year, day.month, day.day, tzinfo=UTC)
     return start, start + timedelta(days=1)
 
 
@@ -207,7 +208,7 @@ def check(
         *_uniqueness(df, schema),
         *_validity(df, schema, limits, price_areas),
         *_timeliness(df, schema, day),
-        *_completeness(df, schema, day, limits),
+        *_completeness(df, schema, day, limits, price_areas),
     ]
 
 
@@ -286,14 +287,27 @@ def _timeliness(df: pl.DataFrame, schema: DatasetSchema, day: date) -> list[Viol
 
 
 def _completeness(
-    df: pl.DataFrame, schema: DatasetSchema, day: date, limits: Limits
+    df: pl.DataFrame,
+    schema: DatasetSchema,
+    day: date,
+    limits: Limits,
+    price_areas: Sequence[str],
 ) -> list[Violation]:
     out: list[Violation] = []
-    value_nulls = df.get_column(schema.value).null_count()
-    if value_nulls:
+    # Key columns are covered by validity; every other column (the value, HourDK) must be filled.
+    for name in (c for c in schema.columns if c not in schema.key):
+        nulls = df.get_column(name).null_count()
+        if nulls:
+            out.append(Violation(COMPLETENESS, name, f"{nulls} rows have no value", rows=nulls))
+    # Segments with no rows at all are invisible to missing_hours; a whole absent area is not.
+    present = set(df.get_column(PRICE_AREA).drop_nulls().to_list())
+    absent = [a for a in price_areas if a not in present]
+    if absent:
         out.append(
             Violation(
-                COMPLETENESS, schema.value, f"{value_nulls} rows have no value", rows=value_nulls
+                COMPLETENESS,
+                PRICE_AREA,
+                f"no rows at all for price areas {absent} (expected {list(price_areas)})",
             )
         )
     per_segment = missing_hours(df, schema, day)

@@ -1,5 +1,3 @@
-{{ config(pre_hook=delete_partition_window()) }}
-
 -- Typed, renamed hourly consumption; timestamps are naive UTC from here on.
 select
     timezone('UTC', HourUTC) as hour_utc,

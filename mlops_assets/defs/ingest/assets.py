@@ -4,7 +4,6 @@ A day is validated before it is written: a day that breaks a rule never reaches 
 landing files go to quarantine, and the failed blocking check stops everything downstream.
 """
 
-
 from collections.abc import Iterator, Sequence
 from datetime import date
 
@@ -25,7 +24,9 @@ _MAX_DESCRIPTION = 4000
 
 def _check_specs(asset_name: str) -> list[dg.AssetCheckSpec]:
     gates = [
-        dg.AssetCheckSpec(rule, asset=asset_name, blocking=True, description=RULE_DESCRIPTIONS[rule])
+        dg.AssetCheckSpec(
+            rule, asset=asset_name, blocking=True, description=RULE_DESCRIPTIONS[rule]
+        )
         for rule in BLOCKING_RULES
     ]
     skew = dg.AssetCheckSpec(
@@ -77,7 +78,9 @@ def _log_day(context: dg.AssetExecutionContext, i: int, n: int, result: DayResul
         rows = result.frame.height if result.frame is not None else 0
         context.log.info(f"{progress}: {rows} rows written to {result.path}")
     else:
-        moved = f"; quarantined {[str(p) for p in result.quarantined]}" if result.quarantined else ""
+        moved = (
+            f"; quarantined {[str(p) for p in result.quarantined]}" if result.quarantined else ""
+        )
         context.log.error(f"{progress}: {result.report.describe()}{moved}")
 
 
@@ -105,9 +108,7 @@ def _gate_results(results: Sequence[DayResult]) -> Iterator[dg.AssetCheckResult]
     for rule in BLOCKING_RULES:
         failures = [(r, v) for r in results for v in r.report.for_rule(rule)]
         failed_days = sorted({r.day.isoformat() for r, _ in failures})
-        text = "\n".join(
-            f"{r.day} from {r.report.origin}: {v.describe()}" for r, v in failures
-        )
+        text = "\n".join(f"{r.day} from {r.report.origin}: {v.describe()}" for r, v in failures)
         yield dg.AssetCheckResult(
             check_name=rule,
             passed=not failures,
@@ -135,8 +136,9 @@ def _skew_result(results: Sequence[DayResult]) -> dg.AssetCheckResult:
         passed=not flagged,
         severity=dg.AssetCheckSeverity.WARN,
         description=(
-            f"{len(flagged)} segment-days far from their recent mean" if flagged else
-            "daily means are in line with recent days"
+            f"{len(flagged)} segment-days far from their recent mean"
+            if flagged
+            else "daily means are in line with recent days"
         ),
         metadata={
             "max_abs_z": float(max_z),

@@ -40,4 +40,4 @@ def staging_models(
     """Typed, renamed staging tables in DuckDB for the partition window."""
     start, end = context.partition_time_window
     args = build_args(start, end, Path(lake.root))
-    yield from dbt.cli(args, context=context).stream().fetch_row_counts()
+    yield from dbt.cli(args, context=context).stream()

@@ -1,0 +1,45 @@
+# The front door. `make quickstart` sets everything up and runs the main job; `make test` runs the tests.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+MANIFEST := dbt_project/target/manifest.json
+DBT_SOURCES := dbt_project/dbt_project.yml dbt_project/profiles.yml $(shell find dbt_project/models dbt_project/macros -type f 2>/dev/null)
+export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
+
+.PHONY: quickstart test dev lint format bench validate clean
+
+quickstart: $(STAMP) $(MANIFEST)  ## set up, then materialize every asset for the last 7 days
+	$(BIN)/mlops-assets quickstart
+
+test: $(STAMP) $(MANIFEST)  ## run the test suite
+	$(BIN)/pytest
+
+dev: $(STAMP) $(MANIFEST)  ## open the Dagster UI on the local instance (http://127.0.0.1:3000)
+	$(BIN)/dagster dev --host 127.0.0.1
+
+validate: $(STAMP) $(MANIFEST)  ## load the code location the way the webserver does
+	$(BIN)/dagster definitions validate
+
+lint: $(STAMP)
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix . && $(BIN)/ruff format .
+
+bench: $(STAMP) $(MANIFEST)  ## measured ratios, ours vs. the naive equivalent
+	$(BIN)/python bench/run.py
+
+# Reinstall only when the declared dependencies change.
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $@
+
+# dagster-dbt loads the assets from the manifest; re-parse only when the dbt project changes.
+$(MANIFEST): $(STAMP) $(DBT_SOURCES)
+	$(BIN)/dbt parse --quiet --project-dir dbt_project --profiles-dir dbt_project
+	@touch $@
+
+clean:  ## remove generated data, the local instance and dbt artefacts (keeps the venv)
+	rm -rf data .dagster_home dbt_project/target dbt_project/logs

@@ -1,0 +1,26 @@
+"""Shared fixtures: every test gets its own data folder through the MLOPS_* environment."""
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from mlops_assets.settings import Settings
+
+
+@pytest.fixture
+def mlops_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
+    """Settings over a fresh data folder; the variables also reach dbt and CLI subprocesses."""
+    for name in [k for k in os.environ if k.startswith("MLOPS_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("MLOPS_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    yield Settings.from_env()
+
+
+@pytest.fixture
+def landing_env(mlops_env: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """Like `mlops_env`, reading raw data from landing files."""
+    monkeypatch.setenv("MLOPS_SOURCE", "landing")
+    return Settings.from_env()

@@ -1,0 +1,81 @@
+"""Small helpers the asset and CLI tests share."""
+
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+
+from mlops_assets.defs.ingest.assets import raw_consumption, raw_weather
+from mlops_assets.defs.resources import build_resources
+from mlops_assets.defs.staging.assets import staging_models
+from mlops_assets.lib import landing_zone
+from mlops_assets.lib.generator import (
+    Defects,
+    GeneratorConfig,
+    generate_consumption,
+    generate_weather,
+)
+from mlops_assets.lib.validation import day_window
+from mlops_assets.settings import Settings
+
+ALL_ASSETS = [raw_consumption, raw_weather, staging_models]
+CONSUMPTION_ONLY = dg.AssetSelection.assets("raw_consumption", ["staging", "stg_consumption"])
+
+
+def materialize(
+    settings: Settings,
+    partition: str | None = None,
+    *,
+    days: tuple[str, str] | None = None,
+    selection: dg.AssetSelection | None = None,
+    instance: dg.DagsterInstance | None = None,
+) -> dg.ExecuteInProcessResult:
+    """Run the raw and staging assets for one partition or a single-run range."""
+    tags = {}
+    if days:
+        tags = {
+            "dagster/asset_partition_range_start": days[0],
+            "dagster/asset_partition_range_end": days[1],
+        }
+    return dg.materialize(
+        ALL_ASSETS,
+        selection=selection,
+        partition_key=partition,
+        tags=tags,
+        resources=build_resources(settings),
+        instance=instance or dg.DagsterInstance.ephemeral(),
+        raise_on_error=False,
+    )
+
+
+def land(
+    settings: Settings,
+    day: date,
+    fmt: str = "csv",
+    defects: Defects | None = None,
+    config: GeneratorConfig | None = None,
+    weather: bool = False,
+) -> Path:
+    """Drop a generated consumption (or weather) file for `day` into the landing zone."""
+    config = config or GeneratorConfig(n_consumer_types=4)
+    start, end = day_window(day)
+    if weather:
+        frame, dataset = generate_weather(start, end, config), "weather"
+    else:
+        frame, dataset = generate_consumption(start, end, config, defects), "consumption"
+    path = landing_zone.landing_path(settings.landing_dir, dataset, day, fmt)
+    return landing_zone.write_file(frame, path)
+
+
+def warehouse_rows(settings: Settings, table: str, days: Sequence[str] | None = None) -> int:
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        sql = f"select count(*) from staging.{table}"
+        if days:
+            sql += " where partition_day in (" + ",".join(f"'{d}'" for d in days) + ")"
+        return con.execute(sql).fetchone()[0]
+
+
+def step_events(result: dg.ExecuteInProcessResult, kind: str) -> set[str]:
+    return {e.step_key for e in result.all_events if e.event_type_value == kind}

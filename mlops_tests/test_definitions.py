@@ -1,0 +1,84 @@
+"""The code location loads, has the expected graph, and stays light to import."""
+
+import json
+import subprocess
+import sys
+
+import dagster as dg
+import pytest
+
+from mlops_assets.definitions import defs
+
+HEAVY = ("feast", "evidently", "mlflow", "xgboost", "sklearn")
+RAW_CHECKS = {"schema", "uniqueness", "completeness", "validity", "timeliness", "value_skew"}
+
+
+@pytest.fixture(scope="module")
+def definitions() -> dg.Definitions:
+    return defs()
+
+
+def test_asset_graph_snapshot(definitions: dg.Definitions) -> None:
+    graph = definitions.resolve_asset_graph()
+    deps = {
+        key.to_user_string(): sorted(p.to_user_string() for p in graph.get(key).parent_keys)
+        for key in graph.get_all_asset_keys()
+    }
+    assert deps == {
+        "raw_consumption": [],
+        "raw_weather": [],
+        "staging/stg_consumption": ["raw_consumption"],
+        "staging/stg_weather": ["raw_weather"],
+    }
+
+
+def test_every_asset_is_described_owned_grouped_and_daily(definitions: dg.Definitions) -> None:
+    graph = definitions.resolve_asset_graph()
+    for key in graph.get_all_asset_keys():
+        node = graph.get(key)
+        assert node.description, key
+        assert node.owners, key
+        assert node.group_name in {"raw", "staging"}, key
+        assert node.kinds, key
+        assert isinstance(node.partitions_def, dg.DailyPartitionsDefinition), key
+
+
+def test_raw_assets_carry_blocking_gates_and_a_warning_check(definitions: dg.Definitions) -> None:
+    graph = definitions.resolve_asset_graph()
+    for name in ("raw_consumption", "raw_weather"):
+        specs = {
+            k.name: graph.get_check_spec(k)
+            for k in graph.get_check_keys_for_assets({dg.AssetKey(name)})
+        }
+        assert set(specs) == RAW_CHECKS
+        assert {n for n, s in specs.items() if s.blocking} == RAW_CHECKS - {"value_skew"}
+
+
+def test_dbt_tests_are_asset_checks(definitions: dg.Definitions) -> None:
+    graph = definitions.resolve_asset_graph()
+    checks = graph.get_check_keys_for_assets({dg.AssetKey(["staging", "stg_consumption"])})
+    names = {c.name for c in checks}
+    assert "accepted_values_stg_consumption_price_area__DK1__DK2" in names
+    assert any(n.startswith("unique_combination_of_columns_stg_consumption") for n in names)
+
+
+def test_jobs_and_schedule(definitions: dg.Definitions) -> None:
+    job = definitions.resolve_job_def("ingestion_job")
+    assert job.partitions_def is not None
+    assert {k.to_user_string() for k in job.asset_layer.executable_asset_keys} == {
+        "raw_consumption",
+        "raw_weather",
+        "staging/stg_consumption",
+        "staging/stg_weather",
+    }
+    schedule = definitions.resolve_schedule_def("ingestion_job_schedule")
+    assert schedule.cron_schedule == "0 1 * * *"
+
+
+def test_loading_the_code_location_imports_no_heavy_library() -> None:
+    code = (
+        "import sys, json, mlops_assets.definitions as d; d.defs();"
+        f"print(json.dumps([m for m in {list(HEAVY)!r} if m in sys.modules]))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []
