@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from mlops_assets.settings import Settings
+from mlops_tests.eds_server import FakeEnergiDataService, serve
 
 
 @pytest.fixture
@@ -24,3 +25,10 @@ def landing_env(mlops_env: Settings, monkeypatch: pytest.MonkeyPatch) -> Setting
     """Like `mlops_env`, reading raw data from landing files."""
     monkeypatch.setenv("MLOPS_SOURCE", "landing")
     return Settings.from_env()
+
+
+@pytest.fixture
+def eds() -> Iterator[FakeEnergiDataService]:
+    """A local Energi Data Service replaying queued responses."""
+    with serve() as service:
+        yield service

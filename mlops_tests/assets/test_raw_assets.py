@@ -1,14 +1,18 @@
 """The raw assets and dbt staging, materialized with Dagster on temporary folders."""
 
-from datetime import date
+import json
+from datetime import date, timedelta
 
 import dagster as dg
 import polars as pl
+import pytest
 
-from mlops_assets.lib.generator import Drift, GeneratorConfig
+from mlops_assets.lib.generator import Drift, GeneratorConfig, generate_consumption
 from mlops_assets.lib.lake import Lake
 from mlops_assets.lib.schema import CONSUMPTION, WEATHER
+from mlops_assets.lib.validation import day_window
 from mlops_assets.settings import Settings
+from mlops_tests.eds_server import FakeEnergiDataService, Reply
 from mlops_tests.helpers import CONSUMPTION_ONLY, land, materialize, warehouse_rows
 
 DAY = "2025-03-10"
@@ -115,3 +119,38 @@ def test_weather_asset_uses_weather_schema(mlops_env: Settings) -> None:
     assert result.success
     frame = Lake(mlops_env.lake_dir).read("raw_weather", [date.fromisoformat(DAY)])
     assert frame is not None and frame.schema == pl.Schema(WEATHER.columns)
+
+
+def test_api_source_ingests_the_energi_data_service_response(
+    mlops_env: Settings, eds: FakeEnergiDataService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MLOPS_SOURCE", "api")
+    monkeypatch.setenv("MLOPS_API_BASE_URL", eds.url)
+    day_start, day_end = day_window(date.fromisoformat(DAY))
+    # The client asks for two extra hours each side; the server answers with all of them.
+    served = generate_consumption(
+        day_start - timedelta(hours=2),
+        day_end + timedelta(hours=2),
+        GeneratorConfig(n_consumer_types=3),
+    )
+    records = served.with_columns(
+        pl.col("HourUTC").dt.strftime("%Y-%m-%dT%H:%M:%S"),
+        pl.col("HourDK").dt.strftime("%Y-%m-%dT%H:%M:%S"),
+    ).to_dicts()
+    body = {
+        "total": len(records),
+        "limit": 10000,
+        "dataset": "ConsumptionDE35Hour",
+        "records": records,
+    }
+    eds.default = Reply(body=json.dumps(body).encode())
+
+    result = materialize(Settings.from_env(), DAY, selection=CONSUMPTION_ONLY)
+
+    assert result.success
+    assert eds.received and eds.received[0].path == "/dataset/ConsumptionDE35Hour"
+    frame = Lake(mlops_env.lake_dir).read("raw_consumption", [date.fromisoformat(DAY)])
+    expected = served.filter(pl.col("HourUTC").is_between(day_start, day_end, closed="left"))
+    assert frame is not None and frame.equals(expected.sort(list(CONSUMPTION.key)))
+    origin = _metadata(result, "raw_consumption")["origin"].value
+    assert origin.startswith(eds.url)
