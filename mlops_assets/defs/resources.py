@@ -48,6 +48,12 @@ class LakeResource(dg.ConfigurableResource):
         return Lake(Path(self.root))
 
 
+class WarehouseResource(dg.ConfigurableResource):
+    """The DuckDB file dbt builds the staging tables in."""
+
+    path: str
+
+
 class IngestPolicyResource(dg.ConfigurableResource):
     """The validation thresholds and the quarantine folder of raw ingestion."""
 
@@ -88,6 +94,7 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
             n_consumer_types=settings.n_consumer_types,
         ),
         "lake": LakeResource(root=str(settings.lake_dir)),
+        "warehouse": WarehouseResource(path=str(settings.warehouse_path)),
         "ingest_policy": IngestPolicyResource(
             quarantine_dir=str(settings.quarantine_dir),
             price_areas=list(settings.price_areas),

@@ -2,6 +2,7 @@
 
 import json
 from datetime import date, timedelta
+from pathlib import Path
 
 import dagster as dg
 import polars as pl
@@ -154,3 +155,16 @@ def test_api_source_ingests_the_energi_data_service_response(
     assert frame is not None and frame.equals(expected.sort(list(CONSUMPTION.key)))
     origin = _metadata(result, "raw_consumption")["origin"].value
     assert origin.startswith(eds.url)
+
+
+def test_relative_data_dir_keeps_lake_and_warehouse_together(
+    mlops_env: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLOPS_DATA_DIR", "relative_data")
+    settings = Settings.from_env()
+
+    assert materialize(settings, DAY).success
+
+    assert settings.warehouse_path == tmp_path / "relative_data" / "warehouse.duckdb"
+    assert warehouse_rows(settings, "stg_weather") == 48

@@ -8,7 +8,7 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
 from mlops_assets.defs.partitions import daily_partitions
-from mlops_assets.defs.resources import LakeResource
+from mlops_assets.defs.resources import LakeResource, WarehouseResource
 from mlops_assets.defs.staging.project import dbt_project
 from mlops_assets.lib.dbt_args import build_args
 
@@ -35,9 +35,12 @@ class StagingTranslator(DagsterDbtTranslator):
     pool="duckdb",
 )
 def staging_models(
-    context: dg.AssetExecutionContext, dbt: DbtCliResource, lake: LakeResource
+    context: dg.AssetExecutionContext,
+    dbt: DbtCliResource,
+    lake: LakeResource,
+    warehouse: WarehouseResource,
 ) -> Iterator[Any]:
     """Typed, renamed staging tables in DuckDB for the partition window."""
     start, end = context.partition_time_window
-    args = build_args(start, end, Path(lake.root))
+    args = build_args(start, end, Path(lake.root), Path(warehouse.path))
     yield from dbt.cli(args, context=context).stream()
