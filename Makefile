@@ -6,6 +6,8 @@ STAMP := $(VENV)/.installed
 MANIFEST := dbt_project/target/manifest.json
 DBT_SOURCES := dbt_project/dbt_project.yml dbt_project/profiles.yml $(shell find dbt_project/models dbt_project/macros -type f 2>/dev/null)
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
+# dagster-dbt and `dagster dev` call `dbt` by name: use the venv without activating it.
+export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 .PHONY: quickstart test dev lint format bench validate clean
 

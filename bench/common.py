@@ -14,7 +14,9 @@ _CLEAR_REFS = Path("/proc/self/clear_refs")
 _KIB = 1024
 
 
-def best_of(run: Callable[[], object], repeats: int, setup: Callable[[], object] | None = None) -> float:
+def best_of(
+    run: Callable[[], object], repeats: int, setup: Callable[[], object] | None = None
+) -> float:
     """The fastest of `repeats` calls of `run`, in seconds; `setup` runs untimed before each."""
     times = []
     for _ in range(repeats):
@@ -76,9 +78,8 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
 
     def line(row: Sequence[str]) -> str:
-        parts = [
-            v.ljust(w) if i == 0 else v.rjust(w) for i, (v, w) in enumerate(zip(row, widths, strict=True))
-        ]
+        pairs = zip(row, widths, strict=True)
+        parts = [v.ljust(w) if i == 0 else v.rjust(w) for i, (v, w) in enumerate(pairs)]
         return "  ".join(parts).rstrip()
 
     rule = "  ".join("-" * w for w in widths)

@@ -40,6 +40,7 @@ COLUMNS = CONSUMPTION.column_names
 KEY = list(CONSUMPTION.key)
 _INT32 = (-(2**31), 2**31 - 1)
 _DANISH = ZoneInfo(DANISH_TZ)
+DEFAULT_LIMITS = Limits()
 
 
 class Finding(NamedTuple):
@@ -56,7 +57,7 @@ Record = tuple[datetime | None, datetime | None, str | None, int | None, float |
 def validate(
     df: pd.DataFrame,
     day: date,
-    limits: Limits = Limits(),
+    limits: Limits = DEFAULT_LIMITS,
     price_areas: Sequence[str] = PRICE_AREAS,
 ) -> tuple[list[Record], list[Finding]]:
     """Parse and check a consumption day read by pandas; the records and the broken rules."""
@@ -70,7 +71,7 @@ def ingest(
     csv: Path,
     day: date,
     out: Path,
-    limits: Limits = Limits(),
+    limits: Limits = DEFAULT_LIMITS,
     price_areas: Sequence[str] = PRICE_AREAS,
 ) -> list[Finding]:
     """Read a landing CSV, validate it and, if it passes, write it sorted to Parquet."""
@@ -131,7 +132,7 @@ def _missing(value: object) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
-def _timestamp(value: object) -> datetime | None | bool:
+def _timestamp(value: object) -> datetime | bool | None:
     if _missing(value):
         return None
     try:
@@ -140,7 +141,7 @@ def _timestamp(value: object) -> datetime | None | bool:
         return False
 
 
-def _integer(value: object) -> int | None | bool:
+def _integer(value: object) -> int | bool | None:
     if _missing(value):
         return None
     number = _float(value) if isinstance(value, str) else value
@@ -151,7 +152,7 @@ def _integer(value: object) -> int | None | bool:
     return int(number)  # type: ignore[arg-type]
 
 
-def _float(value: object) -> float | None | bool:
+def _float(value: object) -> float | bool | None:
     if _missing(value):
         return None
     try:

@@ -143,7 +143,8 @@ def _where_to_look(settings: Settings, home: Path) -> None:
         f"  quarantine (rejected files):       {show(settings.quarantine_dir)}\n"
         f"  landing zone (drop files here):    {show(settings.landing_dir)}\n"
         "Open the Dagster UI on this instance:\n"
-        f"  make dev    (= DAGSTER_HOME={show(home)} .venv/bin/dagster dev, then http://127.0.0.1:3000)"
+        "  make dev      then open http://127.0.0.1:3000\n"
+        f"  (same as: source .venv/bin/activate && DAGSTER_HOME={show(home)} dagster dev)"
     )
 
 
