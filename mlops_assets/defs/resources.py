@@ -13,7 +13,7 @@ from mlops_assets.lib.ingest import IngestPolicy
 from mlops_assets.lib.lake import Lake
 from mlops_assets.lib.sources import SourceConfig
 from mlops_assets.lib.validation import Limits
-from mlops_assets.settings import Settings, get_settings
+from mlops_assets.settings import Settings
 
 
 class RawSourceResource(dg.ConfigurableResource):
@@ -107,8 +107,3 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
         ),
         "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE),
     }
-
-
-@dg.definitions
-def resources() -> dg.Definitions:
-    return dg.Definitions(resources=build_resources(get_settings()))
