@@ -7,6 +7,7 @@ caller can quarantine the input and report every problem at once.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -166,16 +167,23 @@ def _cast(series: pl.Series, dtype: pl.DataType) -> tuple[pl.Series, Violation |
     )
 
 
-# Formats the sources write; parsing with a known format is ~15x faster than inferring one.
-_TIMESTAMP_FORMATS = ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M")
+_ISO = re.compile(
+    r"^\d{4}-\d{2}-\d{2}(?P<sep>[T ])\d{2}:\d{2}(?P<sec>:\d{2})?(?P<frac>\.\d+)?"
+    r"(?P<tz>[+-]\d{2}:?\d{2})?$"
+)
 
 
 def _parse_timestamps(text: pl.Series) -> pl.Series:
-    for fmt in _TIMESTAMP_FORMATS:
+    # A format read off the first value parses ~15x faster than letting polars infer one.
+    first = text.drop_nulls().head(1).to_list()
+    match = _ISO.match(first[0]) if first else None
+    if match:
+        fmt = "%Y-%m-%d" + match["sep"] + "%H:%M" + (":%S" if match["sec"] else "")
+        fmt += ("%.f" if match["frac"] else "") + ("%z" if match["tz"] else "")
         parsed = text.str.to_datetime(fmt, time_unit="us", strict=False)
         if parsed.null_count() == text.null_count():
             return parsed
-    # Otherwise infer from the first value; a column mixing formats is reported by the caller.
+    # Otherwise infer; values in another format stay null and are reported by the caller.
     return text.str.to_datetime(time_unit="us", strict=False)
 
 
@@ -312,7 +320,7 @@ def _completeness(
         if nulls:
             out.append(Violation(COMPLETENESS, name, f"{nulls} rows have no value", rows=nulls))
     # Segments with no rows at all are invisible to missing_hours; a whole absent area is not.
-    present = set(df.get_column(PRICE_AREA).drop_nulls().to_list())
+    present = set(df.get_column(PRICE_AREA).drop_nulls().unique().to_list())
     absent = [a for a in price_areas if a not in present]
     if absent:
         out.append(
