@@ -9,6 +9,8 @@ from datetime import date
 from enum import StrEnum
 from pathlib import Path
 
+from mlops_assets.lib.validation import Limits
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -22,12 +24,9 @@ class Source(StrEnum):
 
 @dataclass(frozen=True)
 class Thresholds:
-    """Limits the raw validation gates apply."""
+    """The limits of the blocking row rules, and when the skew check warns."""
 
-    max_missing_hours_share: float = 0.05
-    max_total_con_kwh: float = 5.0e7
-    min_temperature_c: float = -40.0
-    max_temperature_c: float = 45.0
+    limits: Limits = field(default_factory=Limits)
     skew_z_score: float = 4.0
     skew_lookback_days: int = 7
 
@@ -60,8 +59,10 @@ class Settings:
             return Path(env[name]).expanduser().resolve() if env.get(name) else default
 
         thresholds = Thresholds(
-            max_missing_hours_share=_number(env, "MLOPS_MAX_MISSING_HOURS_SHARE", 0.05),
-            max_total_con_kwh=_number(env, "MLOPS_MAX_TOTAL_CON_KWH", 5.0e7),
+            limits=Limits(
+                max_missing_hours_share=_number(env, "MLOPS_MAX_MISSING_HOURS_SHARE", 0.05),
+                max_total_con_kwh=_number(env, "MLOPS_MAX_TOTAL_CON_KWH", 5.0e7),
+            ),
             skew_z_score=_number(env, "MLOPS_SKEW_Z_SCORE", 4.0),
             skew_lookback_days=_integer(env, "MLOPS_SKEW_LOOKBACK_DAYS", 7),
         )

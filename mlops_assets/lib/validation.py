@@ -146,13 +146,7 @@ def _cast(series: pl.Series, dtype: pl.DataType) -> tuple[pl.Series, Violation |
             (cast.cast(pl.Float64) != series.cast(pl.Float64)).fill_null(False)
         )
         if lost.any():
-            return series, Violation(
-                SCHEMA,
-                name,
-                f"has {lost.sum()} values that are not valid {dtype}",
-                rows=int(lost.sum()),
-                examples=_examples(series.filter(lost)),
-            )
+            return series, _unconvertible(series, lost, f"valid {dtype}")
         return cast, None
     bad = series
     if found == pl.String:
@@ -193,13 +187,7 @@ def _cast_datetime(series: pl.Series, dtype: pl.Datetime) -> tuple[pl.Series, Vi
         series_dt = _parse_timestamps(series.str.strip_chars())
         unparsed = series_dt.is_null() & series.is_not_null()
         if unparsed.any():
-            return series, Violation(
-                SCHEMA,
-                name,
-                f"has {unparsed.sum()} values that are not ISO timestamps",
-                rows=int(unparsed.sum()),
-                examples=_examples(series.filter(unparsed)),
-            )
+            return series, _unconvertible(series, unparsed, "ISO timestamps")
         series = series_dt.alias(name)
         found = series.dtype
     if not isinstance(found, pl.Datetime):
@@ -374,6 +362,17 @@ def _rule(df: pl.DataFrame, column: str, bad: pl.Expr, message: str) -> list[Vio
             examples=_row_examples(offending, [column]),
         )
     ]
+
+
+def _unconvertible(series: pl.Series, bad: pl.Series, expected: str) -> Violation:
+    rows = int(bad.sum())
+    return Violation(
+        SCHEMA,
+        series.name,
+        f"has {rows} values that are not {expected}",
+        rows=rows,
+        examples=_examples(series.filter(bad)),
+    )
 
 
 def _examples(series: pl.Series) -> tuple[str, ...]:

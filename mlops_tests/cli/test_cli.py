@@ -29,6 +29,11 @@ WEEK = [f"2025-01-{d:02d}" for d in range(6, 13)]
 pytestmark = pytest.mark.slow
 
 
+def dagster(command: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """`dagster <command> -m mlops_assets.definitions <args>`, the way README shows it."""
+    return run(str(BIN / "dagster"), *command.split(), "-m", "mlops_assets.definitions", *args)
+
+
 def run(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         args,
@@ -50,12 +55,8 @@ def instance(mlops_env: Settings) -> dg.DagsterInstance:
 def test_asset_materialize_partition_range_is_one_run(
     mlops_env: Settings, instance: dg.DagsterInstance
 ) -> None:
-    done = run(
-        str(BIN / "dagster"),
-        "asset",
-        "materialize",
-        "-m",
-        "mlops_assets.definitions",
+    done = dagster(
+        "asset materialize",
         "--select",
         SELECT,
         "--partition-range",
@@ -73,12 +74,8 @@ def test_asset_materialize_partition_range_is_one_run(
 def test_job_backfill_runs_one_run_per_partition_on_the_daemon(
     mlops_env: Settings, instance: dg.DagsterInstance
 ) -> None:
-    queued = run(
-        str(BIN / "dagster"),
-        "job",
-        "backfill",
-        "-m",
-        "mlops_assets.definitions",
+    queued = dagster(
+        "job backfill",
         "-j",
         "ingestion_job",
         "--from",
@@ -126,12 +123,8 @@ def test_history_from_2000_is_ingested_from_landing_files(
     for day in days:
         land(mlops_env, day, "csv")
 
-    done = run(
-        str(BIN / "dagster"),
-        "asset",
-        "materialize",
-        "-m",
-        "mlops_assets.definitions",
+    done = dagster(
+        "asset materialize",
         "--select",
         "raw_consumption,staging/stg_consumption",
         "--partition-range",

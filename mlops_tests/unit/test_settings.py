@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from mlops_assets import settings as settings_module
+from mlops_assets.lib.validation import Limits
 from mlops_assets.settings import PROJECT_ROOT, Settings, Source, Thresholds, get_settings
 
 
@@ -106,8 +107,7 @@ def test_overrides_are_read() -> None:
     assert settings.generator_seed == 7
     assert settings.api_base_url == "http://localhost:8080"
     assert settings.thresholds == Thresholds(
-        max_missing_hours_share=0.1,
-        max_total_con_kwh=1e6,
+        limits=Limits(max_missing_hours_share=0.1, max_total_con_kwh=1e6),
         skew_z_score=3.5,
         skew_lookback_days=14,
     )
