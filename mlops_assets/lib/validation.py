@@ -359,9 +359,15 @@ def _rule(df: pl.DataFrame, column: str, bad: pl.Expr, message: str) -> list[Vio
             column,
             f"{offending.height} rows: value {message}",
             rows=offending.height,
-            examples=_row_examples(offending, [column]),
+            examples=_row_examples(offending, _locating(df, column)),
         )
     ]
+
+
+def _locating(df: pl.DataFrame, column: str) -> list[str]:
+    """The key columns that say where a bad value sits, then the value itself."""
+    key = [c for c in (HOUR_UTC, PRICE_AREA, CONSUMER_TYPE) if c in df.columns and c != column]
+    return [*key, column]
 
 
 def _unconvertible(series: pl.Series, bad: pl.Series, expected: str) -> Violation:
