@@ -144,8 +144,13 @@ def _where_to_look(settings: Settings, home: Path) -> None:
         f"  landing zone (drop files here):    {show(settings.landing_dir)}\n"
         "Open the Dagster UI on this instance:\n"
         "  make dev      then open http://127.0.0.1:3000\n"
-        f"  (same as: source .venv/bin/activate && DAGSTER_HOME={show(home)} dagster dev)"
+        # Dagster wants an absolute DAGSTER_HOME.
+        f"  (same as: source .venv/bin/activate && DAGSTER_HOME={_absolute(home)} dagster dev)"
     )
+
+
+def _absolute(path: Path) -> str:
+    return f"$PWD/{path.relative_to(Path.cwd())}" if path.is_relative_to(Path.cwd()) else str(path)
 
 
 def _generate(args: argparse.Namespace) -> int:
