@@ -40,6 +40,7 @@ class Settings:
     landing_dir: Path
     quarantine_dir: Path
     warehouse_path: Path
+    feature_store_dir: Path
     partition_start: date = date(2024, 1, 1)
     source: Source = Source.GENERATOR
     price_areas: tuple[str, ...] = ("DK1", "DK2")
@@ -47,6 +48,10 @@ class Settings:
     generator_seed: int = 42
     api_base_url: str = "https://api.energidataservice.dk"
     thresholds: Thresholds = field(default_factory=Thresholds)
+    # Empty means the embedded default: a SQLite file registry and a SQLite online store in
+    # `feature_store_dir`. Production sets a SQL registry URI and a Redis connection string.
+    feast_registry: str = ""
+    feast_online_redis: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -79,6 +84,7 @@ class Settings:
             landing_dir=path("MLOPS_LANDING_DIR", data_dir / "landing"),
             quarantine_dir=path("MLOPS_QUARANTINE_DIR", data_dir / "quarantine"),
             warehouse_path=path("MLOPS_WAREHOUSE_PATH", data_dir / "warehouse.duckdb"),
+            feature_store_dir=path("MLOPS_FEATURE_STORE_DIR", data_dir / "feature_store"),
             partition_start=_date(env, "MLOPS_PARTITION_START", date(2024, 1, 1)),
             source=source,
             price_areas=_words(env, "MLOPS_PRICE_AREAS", ("DK1", "DK2")),
@@ -86,6 +92,8 @@ class Settings:
             generator_seed=_integer(env, "MLOPS_SEED", 42),
             api_base_url=env.get("MLOPS_API_BASE_URL") or "https://api.energidataservice.dk",
             thresholds=thresholds,
+            feast_registry=env.get("MLOPS_FEAST_REGISTRY") or "",
+            feast_online_redis=env.get("MLOPS_FEAST_ONLINE_REDIS") or "",
         )
 
 

@@ -13,6 +13,7 @@ import polars as pl
 from mlops_assets.defs.partitions import daily_partitions
 from mlops_assets.defs.resources import IngestPolicyResource, LakeResource, RawSourceResource
 from mlops_assets.lib.ingest import DayResult, ingest_day, table_name
+from mlops_assets.lib.markdown import markdown_table
 from mlops_assets.lib.schema import CONSUMPTION, WEATHER, DatasetSchema
 from mlops_assets.lib.sources import deliveries
 from mlops_assets.lib.validation import BLOCKING_RULES, RULE_DESCRIPTIONS, profile
@@ -158,15 +159,9 @@ def _metadata(schema: DatasetSchema, results: Sequence[DayResult]) -> dict[str, 
         "days": len(results),
         "origin": results[0].report.origin if len(results) == 1 else "several (see log)",
         "lake_path": dg.MetadataValue.path(str(results[0].path)) if results[0].path else "",
-        "preview": dg.MetadataValue.md(_markdown(frame.head(5))),
+        "preview": dg.MetadataValue.md(markdown_table(frame.head(5))),
     }
     return meta
-
-
-def _markdown(df: pl.DataFrame) -> str:
-    header = "| " + " | ".join(df.columns) + " |\n|" + "---|" * df.width
-    rows = ["| " + " | ".join(str(v) for v in row) + " |" for row in df.iter_rows()]
-    return "\n".join([header, *rows])
 
 
 raw_consumption = build_raw_asset(
