@@ -10,6 +10,8 @@ import os
 import platform
 import time
 
+import feature_store
+import features
 import load_time
 import pandas as pd
 import polars as pl
@@ -25,7 +27,8 @@ def main() -> None:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="76 and 760 segments only, 3 load-time runs, no `dagster definitions validate`",
+        help="76 and 760 segments only, features up to ~1M rows, 3 load-time runs, "
+        "no `dagster definitions validate`",
     )
     args = parser.parse_args()
     started = time.perf_counter()
@@ -45,7 +48,9 @@ def main() -> None:
         "input loading and a warm-up on a 48-row day; it counts polars/Arrow native memory too."
     )
     print(validation.run(sizes, repeats, with_week=True))
+    print(features.run(quick=args.quick))
     print(load_time.run(repeats=3 if args.quick else 5, with_validate=not args.quick))
+    print(feature_store.run(quick=args.quick))
     print(f"\nTotal bench time: {time.perf_counter() - started:.0f} s")
 
 

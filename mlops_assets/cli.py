@@ -22,7 +22,7 @@ from mlops_assets.lib.progress import Progress
 from mlops_assets.lib.validation import day_window
 from mlops_assets.settings import Settings
 
-MAIN_JOB = "ingestion_job"
+MAIN_JOB = "full_pipeline_job"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -124,9 +124,18 @@ def _days_to_run(instance, job, start: date, end: date, force: bool) -> list[dat
     days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
     if force:
         return days
+    graph = job.asset_layer.asset_graph
     keys = job.asset_layer.executable_asset_keys
-    done = set.intersection(*(set(instance.get_materialized_partitions(k)) for k in keys))
-    return [d for d in days if d.isoformat() not in done]
+    daily = [k for k in keys if graph.get(k).partitions_def is not None]
+    done = set.intersection(*(set(instance.get_materialized_partitions(k)) for k in daily))
+    todo = [d for d in days if d.isoformat() not in done]
+    unpartitioned = [k for k in keys if graph.get(k).partitions_def is None]
+    if not todo and any(
+        instance.get_latest_materialization_event(k) is None for k in unpartitioned
+    ):
+        # Only the unpartitioned assets are missing: the newest day is enough to build them.
+        return days[-1:]
+    return todo
 
 
 def _where_to_look(settings: Settings, home: Path) -> None:
@@ -141,6 +150,10 @@ def _where_to_look(settings: Settings, home: Path) -> None:
         f"  warehouse (DuckDB, dbt staging):   {show(settings.warehouse_path)}"
         "  -> tables staging.stg_consumption, staging.stg_weather\n"
         f"  quarantine (rejected files):       {show(settings.quarantine_dir)}\n"
+        f"  features (Feast offline store):    {show(settings.feature_store_dir)}/offline/\n"
+        f"  Feast registry and online store:   {show(settings.feature_store_dir)}/"
+        "registry.db, online.db\n"
+        f"  training set (Parquet):            {show(settings.feature_store_dir)}/training_sets/\n"
         f"  landing zone (drop files here):    {show(settings.landing_dir)}\n"
         "Open the Dagster UI on this instance:\n"
         "  make dev      then open http://127.0.0.1:3000\n"

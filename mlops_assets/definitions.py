@@ -7,6 +7,12 @@ installed Dagster component library (about 1.2 s here) on each load, in every ru
 import dagster as dg
 
 from mlops_assets.defs import jobs
+from mlops_assets.defs.features.assets import (
+    consumption_features,
+    feature_registry,
+    online_features,
+    training_set,
+)
 from mlops_assets.defs.ingest.assets import raw_consumption, raw_weather
 from mlops_assets.defs.resources import build_resources
 from mlops_assets.defs.staging.assets import staging_models
@@ -16,8 +22,21 @@ from mlops_assets.settings import get_settings
 @dg.definitions
 def defs() -> dg.Definitions:
     return dg.Definitions(
-        assets=[raw_consumption, raw_weather, staging_models],
-        jobs=[jobs.ingestion_job],
+        assets=[
+            raw_consumption,
+            raw_weather,
+            staging_models,
+            consumption_features,
+            feature_registry,
+            online_features,
+            training_set,
+        ],
+        jobs=[
+            jobs.ingestion_job,
+            jobs.feature_job,
+            jobs.training_data_job,
+            jobs.full_pipeline_job,
+        ],
         schedules=[jobs.ingestion_schedule],
         resources=build_resources(get_settings()),
         # In-process by default: a subprocess per step re-imports the whole code location.

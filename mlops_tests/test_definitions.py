@@ -8,6 +8,7 @@ import dagster as dg
 import pytest
 
 from mlops_assets.definitions import defs
+from mlops_assets.lib.features import FEATURE_NAMES
 
 HEAVY = ("feast", "evidently", "mlflow", "xgboost", "sklearn")
 RAW_CHECKS = {"schema", "uniqueness", "completeness", "validity", "timeliness", "value_skew"}
@@ -29,7 +30,14 @@ def test_asset_graph_snapshot(definitions: dg.Definitions) -> None:
         "raw_weather": [],
         "staging/stg_consumption": ["raw_consumption"],
         "staging/stg_weather": ["raw_weather"],
+        "consumption_features": ["staging/stg_consumption", "staging/stg_weather"],
+        "feature_registry": [],
+        "online_features": ["consumption_features", "feature_registry"],
+        "training_set": ["consumption_features", "staging/stg_consumption"],
     }
+
+
+UNPARTITIONED = {"feature_registry", "training_set"}
 
 
 def test_every_asset_is_described_owned_grouped_and_daily(definitions: dg.Definitions) -> None:
@@ -38,9 +46,21 @@ def test_every_asset_is_described_owned_grouped_and_daily(definitions: dg.Defini
         node = graph.get(key)
         assert node.description, key
         assert node.owners, key
-        assert node.group_name in {"raw", "staging"}, key
+        assert node.group_name in {"raw", "staging", "features"}, key
         assert node.kinds, key
-        assert isinstance(node.partitions_def, dg.DailyPartitionsDefinition), key
+        if key.to_user_string() in UNPARTITIONED:
+            assert node.partitions_def is None, key
+        else:
+            assert isinstance(node.partitions_def, dg.DailyPartitionsDefinition), key
+
+
+def test_feature_assets_show_the_catalog_and_feast_badges(definitions: dg.Definitions) -> None:
+    graph = definitions.resolve_asset_graph()
+    node = graph.get(dg.AssetKey("consumption_features"))
+    assert {"polars", "feast"} <= set(node.kinds)
+    columns = node.metadata["dagster/column_schema"].columns
+    assert [c.name for c in columns] == list(FEATURE_NAMES)
+    assert all(c.description for c in columns)
 
 
 def test_raw_assets_carry_blocking_gates_and_a_warning_check(definitions: dg.Definitions) -> None:
@@ -60,6 +80,12 @@ def test_dbt_tests_are_asset_checks(definitions: dg.Definitions) -> None:
     names = {c.name for c in checks}
     assert "accepted_values_stg_consumption_price_area__DK1__DK2" in names
     assert any(n.startswith("unique_combination_of_columns_stg_consumption") for n in names)
+
+
+def test_main_job_covers_the_whole_graph(definitions: dg.Definitions) -> None:
+    job = definitions.resolve_job_def("full_pipeline_job")
+    graph = definitions.resolve_asset_graph()
+    assert job.asset_layer.executable_asset_keys == graph.get_all_asset_keys()
 
 
 def test_jobs_and_schedule(definitions: dg.Definitions) -> None:

@@ -4,12 +4,39 @@ import dagster as dg
 
 from mlops_assets.defs.partitions import daily_partitions
 
+INGESTION = dg.AssetSelection.groups("raw", "staging")
+
 ingestion_job = dg.define_asset_job(
     "ingestion_job",
-    selection=dg.AssetSelection.groups("raw", "staging"),
+    selection=INGESTION,
     partitions_def=daily_partitions,
     description="Ingest raw consumption and weather for a day, validate, then stage them with dbt.",
     # One process: the steps are short and re-importing the code location per step costs more.
+    executor_def=dg.in_process_executor,
+)
+
+feature_job = dg.define_asset_job(
+    "feature_job",
+    selection=dg.AssetSelection.assets("consumption_features", "online_features"),
+    partitions_def=daily_partitions,
+    description="Compute the day's features into the offline store, then load the online store.",
+    executor_def=dg.in_process_executor,
+)
+
+training_data_job = dg.define_asset_job(
+    "training_data_job",
+    selection=dg.AssetSelection.assets("feature_registry", "training_set"),
+    description="Apply the Feast registry and build the point-in-time training set.",
+    executor_def=dg.in_process_executor,
+)
+
+# The main job: every asset, for one day or a range, in one process (the quickstart runs it).
+full_pipeline_job = dg.define_asset_job(
+    "full_pipeline_job",
+    selection=dg.AssetSelection.all(),
+    partitions_def=daily_partitions,
+    description="The whole graph: ingestion, staging, features, registry, online store and the "
+    "training set.",
     executor_def=dg.in_process_executor,
 )
 

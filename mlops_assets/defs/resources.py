@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import os
+from datetime import date
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
+import polars as pl
 from dagster_dbt import DbtCliResource
 
 from mlops_assets.defs.staging.project import DBT_EXECUTABLE, dbt_project
+from mlops_assets.feature_repo import offline
+from mlops_assets.lib.features import FEATURE_NAMES
 from mlops_assets.lib.generator import GeneratorConfig
 from mlops_assets.lib.ingest import IngestPolicy
 from mlops_assets.lib.lake import Lake
@@ -54,6 +60,67 @@ class WarehouseResource(dg.ConfigurableResource):
     path: str
 
 
+class FeatureStoreResource(dg.ConfigurableResource):
+    """Feast: the offline Parquet partitions, the registry and the online store."""
+
+    directory: str
+    registry: str = ""
+    online_redis: str = ""
+
+    @property
+    def offline_dir(self) -> Path:
+        return offline.offline_dir(Path(self.directory))
+
+    def store(self) -> Any:
+        # feast costs seconds to import: only steps that use the store pay for it.
+        from mlops_assets.feature_repo.store import feature_store
+
+        return feature_store(Path(self.directory), self.registry, self.online_redis)
+
+    def write_day(self, day: date, frame: pl.DataFrame) -> Path:
+        """Replace the offline partition of `day` (never appended, so re-runs can't duplicate)."""
+        return offline.write_partition(self.offline_dir, day, frame)
+
+    def apply(self) -> dict[str, Any]:
+        from mlops_assets.feature_repo.store import apply_repo
+
+        objects = apply_repo(self.store(), Path(self.directory))
+        view = objects.feature_view
+        return {
+            "feature_view": view.name,
+            "features": len(view.features),
+            "ttl_hours": view.ttl.total_seconds() / 3600 if view.ttl else 0.0,
+            "on_demand_view": objects.on_demand_view.name,
+            "feature_service": objects.feature_service.name,
+            "entity": objects.entity.name,
+            "registry": self.registry or str(Path(self.directory) / "registry.db"),
+        }
+
+    def materialize(self, days: list[date]) -> dict[str, Any]:
+        """Load each day's latest row per segment into the online store, oldest day first."""
+        from mlops_assets.feature_repo.store import materialize_day
+
+        store = self.store()
+        for day in sorted(days):
+            materialize_day(store, day)
+        return {"days": len(days), "online_store": self.online_redis or "sqlite"}
+
+    def point_in_time_join(self, entity_df: pl.DataFrame) -> pl.DataFrame:
+        from mlops_assets.feature_repo.repo import TTL
+        from mlops_assets.feature_repo.retrieval import point_in_time_join
+
+        return point_in_time_join(entity_df, self.offline_dir, FEATURE_NAMES, TTL)
+
+    def write_training_set(self, frame: pl.DataFrame) -> Path:
+        folder = Path(self.directory) / "training_sets"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / "training_set.parquet"
+        tmp = folder / ".training_set.parquet.tmp"
+        frame.write_parquet(tmp, compression="zstd")
+        os.replace(tmp, path)
+        return path
+
+
 class IngestPolicyResource(dg.ConfigurableResource):
     """The validation thresholds and the quarantine folder of raw ingestion."""
 
@@ -95,6 +162,11 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
         ),
         "lake": LakeResource(root=str(settings.lake_dir)),
         "warehouse": WarehouseResource(path=str(settings.warehouse_path)),
+        "feature_store": FeatureStoreResource(
+            directory=str(settings.feature_store_dir),
+            registry=settings.feast_registry,
+            online_redis=settings.feast_online_redis,
+        ),
         "ingest_policy": IngestPolicyResource(
             quarantine_dir=str(settings.quarantine_dir),
             price_areas=list(settings.price_areas),

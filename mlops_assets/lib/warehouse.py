@@ -11,14 +11,6 @@ import polars as pl
 
 STAGED_CONSUMPTION = "staging.stg_consumption"
 STAGED_WEATHER = "staging.stg_weather"
-CONSUMPTION_COLUMNS = [
-    "hour_utc",
-    "price_area",
-    "consumer_type",
-    "segment_id",
-    "total_consumption_kwh",
-]
-WEATHER_COLUMNS = ["hour_utc", "price_area", "temperature_c"]
 
 
 class MissingUpstreamError(RuntimeError):

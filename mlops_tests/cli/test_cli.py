@@ -145,7 +145,7 @@ def test_quickstart_runs_the_main_job_then_is_a_no_op(
     second = run(*quickstart)
 
     assert first.returncode == 0, first.stderr[-3000:]
-    assert "ingestion_job succeeded" in first.stdout
+    assert "full_pipeline_job succeeded" in first.stdout
     assert "dagster dev" in first.stdout and "warehouse" in first.stdout
     assert second.returncode == 0, second.stderr[-3000:]
     assert "already materialized" in second.stdout

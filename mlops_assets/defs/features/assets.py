@@ -1,0 +1,216 @@
+"""Features in polars, stored in Feast: offline partitions, the registry, the online store and
+the point-in-time training set."""
+
+import time
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+
+from mlops_assets.defs.partitions import daily_partitions
+from mlops_assets.defs.resources import FeatureStoreResource, WarehouseResource
+from mlops_assets.feature_repo.repo import repo_fingerprint
+from mlops_assets.lib import features as features_module
+from mlops_assets.lib import warehouse as staged
+from mlops_assets.lib.features import ENTITY, FEATURES, LABEL, TIMESTAMP, build_daily_features
+from mlops_assets.lib.markdown import markdown_table
+
+OWNER = "team:ml-platform"
+STAGED_CONSUMPTION_KEY = dg.AssetKey(["staging", "stg_consumption"])
+STAGED_WEATHER_KEY = dg.AssetKey(["staging", "stg_weather"])
+
+
+def feature_catalog() -> dg.TableMetadataValue:
+    """Every feature with dtype, owner and description: the catalog shown in the UI."""
+    return dg.MetadataValue.table(
+        records=[
+            dg.TableRecord(
+                {
+                    "feature": f.name,
+                    "dtype": str(f.dtype),
+                    "owner": OWNER,
+                    "description": f.description,
+                }
+            )
+            for f in FEATURES
+        ],
+        schema=dg.TableSchema(
+            columns=[
+                dg.TableColumn("feature", "string"),
+                dg.TableColumn("dtype", "string"),
+                dg.TableColumn("owner", "string"),
+                dg.TableColumn("description", "string"),
+            ]
+        ),
+    )
+
+
+def _column_schema() -> dg.TableSchema:
+    return dg.TableSchema(
+        columns=[dg.TableColumn(f.name, str(f.dtype), description=f.description) for f in FEATURES]
+    )
+
+
+@dg.asset(
+    description="Forecasting features per segment and target hour (polars), written as one "
+    "Parquet file per day into Feast's offline store.",
+    partitions_def=daily_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    deps=[STAGED_CONSUMPTION_KEY, STAGED_WEATHER_KEY],
+    group_name="features",
+    owners=[OWNER],
+    kinds={"polars", "feast", "parquet"},
+    code_version="1",
+    # Reads the DuckDB warehouse, which dbt may be writing.
+    pool="duckdb",
+    metadata={"dagster/column_schema": _column_schema()},
+)
+def consumption_features(
+    context: dg.AssetExecutionContext,
+    warehouse: WarehouseResource,
+    feature_store: FeatureStoreResource,
+) -> dg.MaterializeResult:
+    start, end = context.partition_time_window
+    days = [date.fromisoformat(k) for k in context.partition_keys]
+    db = Path(warehouse.path)
+    try:
+        staged.require_days(db, staged.STAGED_CONSUMPTION, days)
+        staged.require_days(db, staged.STAGED_WEATHER, days)
+    except staged.MissingUpstreamError as missing:
+        # A Failure shows its description in the run view, without a stack trace to dig through.
+        raise dg.Failure(description=str(missing)) from missing
+    history_start, _ = features_module.staged_window(start, end)
+    consumption = staged.read_window(
+        db, staged.STAGED_CONSUMPTION, history_start, end, list(features_module.CONSUMPTION_COLUMNS)
+    )
+    weather = staged.read_window(
+        db, staged.STAGED_WEATHER, start, end, list(features_module.WEATHER_COLUMNS)
+    )
+    started = time.monotonic()
+    by_day = build_daily_features(consumption, weather, days)
+    took = time.monotonic() - started
+    paths = [feature_store.write_day(day, frame) for day, frame in by_day.items()]
+    frame = pl.concat(by_day.values())
+    context.log.info(f"{frame.height} feature rows for {len(days)} day(s) in {took:.2f}s")
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": frame.height,
+            "segments": frame.get_column(ENTITY).n_unique(),
+            "first_hour": start.isoformat(),
+            "last_hour": (end - timedelta(hours=1)).isoformat(),
+            "history_from": history_start.isoformat(),
+            "null_share_lag_168h": float(frame.get_column("lag_168h").is_null().mean() or 0.0),
+            "rows_per_second": round(frame.height / took) if took > 0 else 0,
+            "offline_path": dg.MetadataValue.path(str(paths[0].parent)),
+            "feature_catalog": feature_catalog(),
+            "preview": dg.MetadataValue.md(markdown_table(frame.head(5))),
+        }
+    )
+
+
+@dg.asset(
+    description="The Feast registry: entity, sources, feature views and services applied from "
+    "code; re-runs when the definitions change.",
+    group_name="features",
+    owners=[OWNER],
+    kinds={"feast"},
+    code_version=repo_fingerprint(),
+)
+def feature_registry(feature_store: FeatureStoreResource) -> dg.MaterializeResult:
+    summary = feature_store.apply()
+    return dg.MaterializeResult(
+        metadata={
+            **summary,
+            "feature_catalog": feature_catalog(),
+        }
+    )
+
+
+@dg.asset(
+    description="Feast online store (SQLite by default) loaded with the latest features of each "
+    "segment, materialized over the partition's explicit window so backfills repeat exactly.",
+    partitions_def=daily_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    deps=[consumption_features, feature_registry],
+    group_name="features",
+    owners=[OWNER],
+    kinds={"feast", "sqlite"},
+    code_version="1",
+)
+def online_features(
+    context: dg.AssetExecutionContext, feature_store: FeatureStoreResource
+) -> dg.MaterializeResult:
+    start, end = context.partition_time_window
+    days = [date.fromisoformat(k) for k in context.partition_keys]
+    started = time.monotonic()
+    summary = feature_store.materialize(days)
+    took = time.monotonic() - started
+    context.log.info(f"materialized [{start}, {end}) into the online store in {took:.2f}s")
+    return dg.MaterializeResult(
+        metadata={**summary, "window": f"[{start.isoformat()}, {end.isoformat()})", "seconds": took}
+    )
+
+
+class TrainingSetConfig(dg.Config):
+    """Which target hours the training set covers."""
+
+    days: int = 28
+    end_date: str = ""  # YYYY-MM-DD, exclusive; empty = the day after the newest staged data
+
+
+@dg.asset(
+    description="Labels (realised consumption) joined point-in-time with the features each "
+    "target hour had, over a configurable window; Parquet for training.",
+    deps=[consumption_features, STAGED_CONSUMPTION_KEY],
+    group_name="features",
+    owners=[OWNER],
+    kinds={"duckdb", "feast", "parquet"},
+    code_version="1",
+    pool="duckdb",
+)
+def training_set(
+    context: dg.AssetExecutionContext,
+    config: TrainingSetConfig,
+    warehouse: WarehouseResource,
+    feature_store: FeatureStoreResource,
+) -> dg.MaterializeResult:
+    db = Path(warehouse.path)
+    end = _training_end(db, config.end_date)
+    start = end - timedelta(days=config.days)
+    labels = staged.read_window(
+        db, staged.STAGED_CONSUMPTION, start, end, ["segment_id", "hour_utc", LABEL]
+    ).select(
+        pl.col("segment_id").alias(ENTITY),
+        pl.col("hour_utc").dt.replace_time_zone("UTC").alias(TIMESTAMP),
+        pl.col(LABEL),
+    )
+    started = time.monotonic()
+    frame = feature_store.point_in_time_join(labels)
+    took = time.monotonic() - started
+    path = feature_store.write_training_set(frame)
+    label = frame.get_column(LABEL)
+    context.log.info(f"training set of {frame.height} rows joined in {took:.2f}s -> {path}")
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": frame.height,
+            "window": f"[{start.isoformat()}, {end.isoformat()})",
+            "features": dg.MetadataValue.json([f.name for f in FEATURES]),
+            "label_min": float(label.min() or 0.0),  # type: ignore[arg-type]
+            "label_mean": float(label.mean() or 0.0),  # type: ignore[arg-type]
+            "label_max": float(label.max() or 0.0),  # type: ignore[arg-type]
+            "rows_without_features": int(frame.get_column("lag_24h").is_null().sum()),
+            "join_seconds": round(took, 3),
+            "path": dg.MetadataValue.path(str(path)),
+            "preview": dg.MetadataValue.md(markdown_table(frame.head(5))),
+        }
+    )
+
+
+def _training_end(db: Path, end_date: str) -> datetime:
+    if end_date:
+        day = date.fromisoformat(end_date)
+    else:
+        newest = staged.newest_day(db, staged.STAGED_CONSUMPTION)
+        day = newest + timedelta(days=1)
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)

@@ -1,0 +1,181 @@
+"""Features, the Feast registry, the online store and the training set, run with Dagster."""
+
+from collections.abc import Iterator
+from datetime import date, timedelta
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+import pytest
+
+from mlops_assets.defs.features.assets import (
+    consumption_features,
+    feature_registry,
+    online_features,
+    training_set,
+)
+from mlops_assets.defs.ingest.assets import raw_consumption, raw_weather
+from mlops_assets.defs.resources import build_resources
+from mlops_assets.defs.staging.assets import staging_models
+from mlops_assets.feature_repo import offline
+from mlops_assets.lib.features import ENTITY, FEATURE_NAMES, FEATURES_SCHEMA, LABEL, TIMESTAMP
+from mlops_assets.settings import Settings
+
+ALL = [
+    raw_consumption,
+    raw_weather,
+    staging_models,
+    consumption_features,
+    feature_registry,
+    online_features,
+    training_set,
+]
+FIRST, LAST = date(2025, 3, 1), date(2025, 3, 17)
+SEGMENTS = 2 * 3
+
+
+def _run(
+    settings: Settings,
+    first: date,
+    last: date,
+    selection: dg.AssetSelection | None = None,
+    instance: dg.DagsterInstance | None = None,
+) -> dg.ExecuteInProcessResult:
+    return dg.materialize(
+        ALL,
+        selection=selection,
+        tags={
+            "dagster/asset_partition_range_start": first.isoformat(),
+            "dagster/asset_partition_range_end": last.isoformat(),
+        },
+        resources=build_resources(settings),
+        instance=instance or dg.DagsterInstance.ephemeral(),
+        raise_on_error=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def pipeline(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[Settings, dg.ExecuteInProcessResult]]:
+    """The whole graph over 17 days of 6 segments, built once for the module."""
+    data_dir = tmp_path_factory.mktemp("features") / "data"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MLOPS_DATA_DIR", str(data_dir))
+        mp.setenv("MLOPS_CONSUMER_TYPES", "3")
+        settings = Settings.from_env()
+        result = _run(settings, FIRST, LAST)
+        yield settings, result
+
+
+def test_whole_graph_materializes(pipeline: tuple[Settings, dg.ExecuteInProcessResult]) -> None:
+    settings, result = pipeline
+    assert result.success
+    keys = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+    assert keys == {
+        "raw_consumption",
+        "raw_weather",
+        "staging/stg_consumption",
+        "staging/stg_weather",
+        "consumption_features",
+        "feature_registry",
+        "online_features",
+        "training_set",
+    }
+    assert (settings.feature_store_dir / "registry.db").exists()
+
+
+def test_offline_partitions_hold_one_row_per_segment_hour(
+    pipeline: tuple[Settings, dg.ExecuteInProcessResult],
+) -> None:
+    settings, _ = pipeline
+    folder = offline.offline_dir(settings.feature_store_dir)
+    assert sorted(p.name for p in folder.glob("*.parquet"))[0] == f"{FIRST}.parquet"
+    day = pl.read_parquet(offline.partition_path(folder, LAST))
+    assert day.schema == pl.Schema(FEATURES_SCHEMA)
+    assert day.height == SEGMENTS * 24
+    # After two weeks of history every look-back feature is filled.
+    assert day.null_count().sum_horizontal().item() == 0
+
+
+def test_feature_catalog_is_in_the_metadata(
+    pipeline: tuple[Settings, dg.ExecuteInProcessResult],
+) -> None:
+    _, result = pipeline
+    meta = result.asset_materializations_for_node("consumption_features")[-1].metadata
+    catalog = meta["feature_catalog"].value
+    assert [r.data["feature"] for r in catalog.records] == list(FEATURE_NAMES)
+    assert all(r.data["description"] and r.data["owner"] for r in catalog.records)
+
+
+def test_online_store_serves_the_latest_offline_row(
+    pipeline: tuple[Settings, dg.ExecuteInProcessResult],
+) -> None:
+    settings, _ = pipeline
+    from mlops_assets.feature_repo.retrieval import online_features as read_online
+    from mlops_assets.feature_repo.store import feature_store
+
+    store = feature_store(settings.feature_store_dir)
+    last_day = pl.read_parquet(
+        offline.partition_path(offline.offline_dir(settings.feature_store_dir), LAST)
+    )
+    latest = last_day.filter(pl.col(TIMESTAMP) == pl.col(TIMESTAMP).max()).sort(ENTITY)
+    segments = latest.get_column(ENTITY).to_list()
+
+    served = read_online(store, segments, [f"consumption_features:{n}" for n in FEATURE_NAMES])
+
+    served = served.sort(ENTITY).select(ENTITY, *FEATURE_NAMES)
+    assert served.equals(latest.select(ENTITY, *FEATURE_NAMES))
+
+
+def test_training_set_joins_labels_with_their_features(
+    pipeline: tuple[Settings, dg.ExecuteInProcessResult],
+) -> None:
+    settings, result = pipeline
+    frame = pl.read_parquet(settings.feature_store_dir / "training_sets" / "training_set.parquet")
+    # Default window: 28 days ending after the newest staged day, so all 17 days are in it.
+    assert frame.height == 17 * 24 * SEGMENTS
+    assert {ENTITY, TIMESTAMP, LABEL, *FEATURE_NAMES} <= set(frame.columns)
+    sample = frame.filter(pl.col(TIMESTAMP).dt.date() == LAST).sort(ENTITY, TIMESTAMP)
+    stored = pl.read_parquet(
+        offline.partition_path(offline.offline_dir(settings.feature_store_dir), LAST)
+    ).sort(ENTITY, TIMESTAMP)
+    assert sample.select(FEATURE_NAMES).equals(stored.select(FEATURE_NAMES))
+    meta = result.asset_materializations_for_node("training_set")[-1].metadata
+    assert meta["dagster/row_count"].value == frame.height
+    assert meta["label_min"].value > 0
+
+
+def test_rerunning_a_partition_never_duplicates(
+    pipeline: tuple[Settings, dg.ExecuteInProcessResult], tmp_path: Path
+) -> None:
+    settings, _ = pipeline
+    path = offline.partition_path(offline.offline_dir(settings.feature_store_dir), LAST)
+    before = pl.read_parquet(path)
+
+    again = _run(
+        settings,
+        LAST,
+        LAST,
+        selection=dg.AssetSelection.assets("consumption_features", "online_features"),
+    )
+
+    assert again.success
+    after = pl.read_parquet(path)
+    assert after.height == before.height and after.equals(before)
+
+
+def test_features_refuse_days_without_staged_inputs(mlops_env: Settings) -> None:
+    day = date(2025, 3, 5)
+    ingest = dg.AssetSelection.assets(
+        "raw_consumption", "raw_weather", ["staging", "stg_consumption"], ["staging", "stg_weather"]
+    )
+    assert _run(mlops_env, day - timedelta(days=1), day - timedelta(days=1), ingest).success
+
+    result = _run(mlops_env, day, day, dg.AssetSelection.assets("consumption_features"))
+
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    message = failure.event_specific_data.error.to_string()
+    assert "staging.stg_consumption has no rows" in message and day.isoformat() in message
+    assert not offline.offline_dir(mlops_env.feature_store_dir).exists()
