@@ -29,8 +29,10 @@ def repo_settings(
         registry_config = {"registry_type": "file", "path": registry}
     else:
         registry_config = {"registry_type": "sql", "path": registry}
-    # Without it a materialization blocks every reader, and a killed one blocks them for good.
-    registry_config["serve_features_while_materializing"] = True
+    if registry_config["registry_type"] == "sql":
+        # Without it a materialization blocks every reader of a shared SQL registry, and a killed
+        # one blocks them for good (a file registry has no such state; Feast warns if it's set).
+        registry_config["serve_features_while_materializing"] = True
     if online_redis:
         online = {"type": "redis", "connection_string": online_redis}
     else:
