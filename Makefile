@@ -11,7 +11,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 .PHONY: quickstart test dev lint format bench validate clean
 
-quickstart: $(STAMP) $(MANIFEST)  ## set up, then materialize every asset for the last 7 days
+quickstart: $(STAMP) $(MANIFEST)  ## set up, then materialize every asset for the last 21 days
 	$(BIN)/mlops-assets quickstart
 
 test: $(STAMP) $(MANIFEST)  ## run the test suite

@@ -30,7 +30,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
 
     quick = commands.add_parser("quickstart", help="materialize every asset for recent days")
-    quick.add_argument("--days", type=int, default=7, help="how many recent days (default 7)")
+    # Three weeks: the features look back 15 days, so the last week gets every feature filled.
+    quick.add_argument("--days", type=int, default=21, help="how many recent days (default 21)")
     quick.add_argument("--end", type=date.fromisoformat, help="last day (default: yesterday, UTC)")
     quick.add_argument("--force", action="store_true", help="re-run days already materialized")
     quick.set_defaults(run=_quickstart)
