@@ -22,8 +22,9 @@ import polars as pl
 from common import banner, measure_peak, seconds, table
 from polars.testing import assert_frame_equal
 
-from mlops_assets.lib.features import ENTITY, FEATURES_SCHEMA, LABEL, build_features, staged_window
+from mlops_assets.lib.features import FEATURES_SCHEMA, build_features, staged_window
 from mlops_assets.lib.generator import GeneratorConfig, generate_consumption, generate_weather
+from mlops_assets.lib.staging import stage_consumption, stage_weather
 
 START = datetime(2024, 1, 1, tzinfo=UTC)
 # (segments / 2 price areas, days): 760 x 55 days ~ 1M rows, 760 x 548 days ~ 10M rows.
@@ -61,18 +62,8 @@ def make_case(root: Path, n_consumer_types: int, days: int) -> Case:
     config = GeneratorConfig(n_consumer_types=n_consumer_types)
     end = START + timedelta(days=days)
     history_start, _ = staged_window(START, end)
-    consumption = generate_consumption(history_start, end, config).select(
-        pl.col("HourUTC").dt.replace_time_zone(None).alias("hour_utc"),
-        pl.col("PriceArea").alias("price_area"),
-        pl.col("ConsumerType_DE35").alias("consumer_type"),
-        pl.concat_str("PriceArea", pl.lit("-"), "ConsumerType_DE35").alias(ENTITY),
-        pl.col("TotalCon").alias(LABEL),
-    )
-    weather = generate_weather(START, end, config).select(
-        pl.col("HourUTC").dt.replace_time_zone(None).alias("hour_utc"),
-        pl.col("PriceArea").alias("price_area"),
-        pl.col("Temperature").alias("temperature_c"),
-    )
+    consumption = stage_consumption(generate_consumption(history_start, end, config))
+    weather = stage_weather(generate_weather(START, end, config))
     segments = 2 * n_consumer_types
     label = f"{segments} seg x {days} days"
     case = Case(label, root / label.replace(" ", "_"), START, end, segments * days * 24)

@@ -23,6 +23,7 @@ from mlops_assets.lib.features import (
     staged_window,
 )
 from mlops_assets.lib.generator import GeneratorConfig, generate_consumption, generate_weather
+from mlops_assets.lib.staging import stage_consumption, stage_weather
 
 START = datetime(2024, 1, 22, tzinfo=UTC)
 HOUR = timedelta(hours=1)
@@ -34,18 +35,8 @@ def staged_inputs(
     """Generated consumption and weather, renamed and typed like the dbt staging tables."""
     config = GeneratorConfig(n_consumer_types=n_consumer_types)
     history_start, _ = staged_window(start, end)
-    consumption = generate_consumption(history_start, end, config).select(
-        pl.col("HourUTC").dt.replace_time_zone(None).alias("hour_utc"),
-        pl.col("PriceArea").alias("price_area"),
-        pl.col("ConsumerType_DE35").alias("consumer_type"),
-        pl.concat_str("PriceArea", pl.lit("-"), "ConsumerType_DE35").alias(ENTITY),
-        pl.col("TotalCon").alias(LABEL),
-    )
-    weather = generate_weather(start, end, config).select(
-        pl.col("HourUTC").dt.replace_time_zone(None).alias("hour_utc"),
-        pl.col("PriceArea").alias("price_area"),
-        pl.col("Temperature").alias("temperature_c"),
-    )
+    consumption = stage_consumption(generate_consumption(history_start, end, config))
+    weather = stage_weather(generate_weather(start, end, config))
     return consumption, weather
 
 
