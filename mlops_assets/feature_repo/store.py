@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import warnings
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -92,4 +93,7 @@ def apply_repo(store: FeatureStore, feature_store_dir: Path) -> RepoObjects:
 def materialize_day(store: FeatureStore, day: date) -> None:
     """Load the latest row per segment within the UTC day into the online store."""
     start, end = day_window(day)
-    store.materialize(start_date=start, end_date=end, feature_views=[FEATURE_VIEW])
+    with warnings.catch_warnings():
+        # The file store reads through dask, which warns about pandas internals on every call.
+        warnings.filterwarnings("ignore", category=FutureWarning, module=r"dask\.")
+        store.materialize(start_date=start, end_date=end, feature_views=[FEATURE_VIEW])
