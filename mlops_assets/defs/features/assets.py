@@ -10,13 +10,12 @@ import polars as pl
 
 from mlops_assets.defs.partitions import daily_partitions
 from mlops_assets.defs.resources import FeatureStoreResource, WarehouseResource
-from mlops_assets.feature_repo.repo import repo_fingerprint
+from mlops_assets.feature_repo.repo import OWNER, repo_fingerprint
 from mlops_assets.lib import features as features_module
 from mlops_assets.lib import warehouse as staged
 from mlops_assets.lib.features import ENTITY, FEATURES, LABEL, TIMESTAMP, build_daily_features
 from mlops_assets.lib.markdown import markdown_table
 
-OWNER = "team:ml-platform"
 STAGED_CONSUMPTION_KEY = dg.AssetKey(["staging", "stg_consumption"])
 STAGED_WEATHER_KEY = dg.AssetKey(["staging", "stg_weather"])
 
