@@ -18,19 +18,22 @@ from mlops_assets.defs.resources import build_resources
 from mlops_assets.defs.staging.assets import staging_models
 from mlops_assets.settings import get_settings
 
+# Every asset in the graph, upstream first (tests materialize the same list).
+ASSETS = [
+    raw_consumption,
+    raw_weather,
+    staging_models,
+    consumption_features,
+    feature_registry,
+    online_features,
+    training_set,
+]
+
 
 @dg.definitions
 def defs() -> dg.Definitions:
     return dg.Definitions(
-        assets=[
-            raw_consumption,
-            raw_weather,
-            staging_models,
-            consumption_features,
-            feature_registry,
-            online_features,
-            training_set,
-        ],
+        assets=ASSETS,
         jobs=[
             jobs.ingestion_job,
             jobs.feature_job,

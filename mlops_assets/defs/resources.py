@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ from mlops_assets.feature_repo import offline
 from mlops_assets.lib.features import FEATURE_NAMES
 from mlops_assets.lib.generator import GeneratorConfig
 from mlops_assets.lib.ingest import IngestPolicy
-from mlops_assets.lib.lake import Lake
+from mlops_assets.lib.lake import Lake, write_parquet_atomic
 from mlops_assets.lib.sources import SourceConfig
 from mlops_assets.lib.validation import Limits
 from mlops_assets.settings import Settings
@@ -112,13 +111,8 @@ class FeatureStoreResource(dg.ConfigurableResource):
         return point_in_time_join(entity_df, self.offline_dir, FEATURE_NAMES, TTL)
 
     def write_training_set(self, frame: pl.DataFrame) -> Path:
-        folder = Path(self.directory) / "training_sets"
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / "training_set.parquet"
-        tmp = folder / ".training_set.parquet.tmp"
-        frame.write_parquet(tmp, compression="zstd")
-        os.replace(tmp, path)
-        return path
+        path = Path(self.directory) / "training_sets" / "training_set.parquet"
+        return write_parquet_atomic(frame, path)
 
 
 class IngestPolicyResource(dg.ConfigurableResource):

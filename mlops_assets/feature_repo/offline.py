@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 import polars as pl
 
 from mlops_assets.lib.features import ENTITY, FEATURES_SCHEMA, TIMESTAMP
+from mlops_assets.lib.lake import write_parquet_atomic
 
 FEATURE_VIEW = "consumption_features"
 
@@ -36,16 +36,7 @@ def day_window(day: date) -> tuple[datetime, datetime]:
 def write_partition(directory: Path, day: date, frame: pl.DataFrame) -> Path:
     """Replace the partition of `day` with `frame` atomically; re-running a day never duplicates."""
     path = partition_path(directory, day)
-    checked = _checked(path, day, frame)
-    directory.mkdir(parents=True, exist_ok=True)
-    # The leading dot and suffix keep a half-written file out of every reader's glob.
-    tmp = directory / f".{path.name}.{os.getpid()}.tmp"
-    try:
-        checked.write_parquet(tmp, compression="zstd", statistics=True)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return write_parquet_atomic(_checked(path, day, frame), path)
 
 
 def _checked(path: Path, day: date, frame: pl.DataFrame) -> pl.DataFrame:

@@ -29,17 +29,7 @@ class Lake:
 
     def write(self, table: str, day: date, df: pl.DataFrame) -> Path:
         """Replace the partition with `df` in one step: readers see the old file or the new one."""
-        path = self.partition_path(table, day)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".parquet")
-        os.close(fd)
-        try:
-            df.write_parquet(tmp, compression="zstd", statistics=True)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-        return path
+        return write_parquet_atomic(df, self.partition_path(table, day))
 
     def read(self, table: str, days: Iterable[date]) -> pl.DataFrame | None:
         """The rows of the given days that exist in the lake, or None if none do."""
@@ -58,3 +48,21 @@ class Lake:
             for p in folder.glob("day=*")
             if (p / PARTITION_FILE).exists()
         )
+
+
+def write_parquet_atomic(df: pl.DataFrame, path: Path) -> Path:
+    """Write `df` to `path` through a temporary file and one rename: never half a file.
+
+    The temporary name starts with a dot and ends in `.tmp`, so no `*.parquet` glob (Feast,
+    DuckDB, dbt) ever reads it.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        df.write_parquet(tmp, compression="zstd", statistics=True)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path

@@ -8,28 +8,12 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from mlops_assets.defs.features.assets import (
-    consumption_features,
-    feature_registry,
-    online_features,
-    training_set,
-)
-from mlops_assets.defs.ingest.assets import raw_consumption, raw_weather
+from mlops_assets.definitions import ASSETS
 from mlops_assets.defs.resources import build_resources
-from mlops_assets.defs.staging.assets import staging_models
 from mlops_assets.feature_repo import offline
 from mlops_assets.lib.features import ENTITY, FEATURE_NAMES, FEATURES_SCHEMA, LABEL, TIMESTAMP
 from mlops_assets.settings import Settings
 
-ALL = [
-    raw_consumption,
-    raw_weather,
-    staging_models,
-    consumption_features,
-    feature_registry,
-    online_features,
-    training_set,
-]
 FIRST, LAST = date(2025, 3, 1), date(2025, 3, 17)
 SEGMENTS = 2 * 3
 
@@ -42,7 +26,7 @@ def _run(
     instance: dg.DagsterInstance | None = None,
 ) -> dg.ExecuteInProcessResult:
     return dg.materialize(
-        ALL,
+        ASSETS,
         selection=selection,
         tags={
             "dagster/asset_partition_range_start": first.isoformat(),
