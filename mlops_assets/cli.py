@@ -30,11 +30,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
 
     quick = commands.add_parser("quickstart", help="materialize every asset for recent days")
-    # Three weeks: the features look back 15 days, so the last week gets every feature filled.
-    quick.add_argument("--days", type=int, default=21, help="how many recent days (default 21)")
+    # Four weeks: features look back 15 days, so the model trains on two weeks with every feature.
+    quick.add_argument("--days", type=int, default=28, help="how many recent days (default 28)")
     quick.add_argument("--end", type=date.fromisoformat, help="last day (default: yesterday, UTC)")
     quick.add_argument("--force", action="store_true", help="re-run days already materialized")
     quick.set_defaults(run=_quickstart)
+
+    rollback = commands.add_parser(
+        "rollback", help="give the champion alias back to the previous champion"
+    )
+    rollback.set_defaults(run=_rollback)
+
+    repro = commands.add_parser(
+        "reproduce", help="retrain a registered version from its lineage and compare metrics"
+    )
+    repro.add_argument("version", help="registered model version, e.g. 3 (default: champion)")
+    repro.set_defaults(run=_reproduce)
 
     gen = commands.add_parser("generate", help="write generated files into the landing zone")
     gen.add_argument("--start", type=date.fromisoformat, required=True, help="first day")
@@ -156,6 +167,8 @@ def _where_to_look(settings: Settings, home: Path) -> None:
         "registry.db, online.db\n"
         f"  training set (Parquet):            {show(settings.feature_store_dir)}/training_sets/\n"
         f"  landing zone (drop files here):    {show(settings.landing_dir)}\n"
+        f"  MLflow runs and model registry:    {settings.tracking_uri}\n"
+        "    make mlflow  then open http://127.0.0.1:5000 (runs, artifacts, versions, aliases)\n"
         "Open the Dagster UI on this instance:\n"
         "  make dev      then open http://127.0.0.1:3000\n"
         # Dagster wants an absolute DAGSTER_HOME.
@@ -165,6 +178,58 @@ def _where_to_look(settings: Settings, home: Path) -> None:
 
 def _absolute(path: Path) -> str:
     return f"$PWD/{path.relative_to(Path.cwd())}" if path.is_relative_to(Path.cwd()) else str(path)
+
+
+def _registry(settings: Settings):  # -> Registry; mlflow itself loads only when called
+    from mlops_assets.lib.registry import Registry
+
+    return Registry(
+        tracking_uri=settings.tracking_uri,
+        artifact_location=settings.artifact_location,
+        experiment=settings.mlflow_experiment,
+        model_name=settings.model_name,
+        ui_url=settings.mlflow_ui_url,
+    )
+
+
+def _rollback(args: argparse.Namespace) -> int:
+    from mlops_assets.lib.registry import RegistryError
+
+    registry = _registry(Settings.from_env())
+    try:
+        moved = registry.rollback()
+    except RegistryError as error:
+        print(f"rollback refused: {error}", file=sys.stderr)
+        return 1
+    print(
+        f"{registry.model_name}: champion is now version {moved['champion']} (was "
+        f"{moved['demoted']}); previous_champion -> {moved['previous_champion'] or 'none'}"
+    )
+    return 0
+
+
+def _reproduce(args: argparse.Namespace) -> int:
+    from mlops_assets.feature_repo.offline import offline_dir
+    from mlops_assets.feature_repo.retrieval import labelled_training_set
+    from mlops_assets.lib.markdown import markdown_table
+    from mlops_assets.lib.training import reproduce
+
+    settings = Settings.from_env()
+    result = reproduce(
+        _registry(settings),
+        args.version,
+        lambda start, end: labelled_training_set(
+            settings.warehouse_path, offline_dir(settings.feature_store_dir), start, end
+        ),
+    )
+    print(f"version {result.version}, training window [{result.window[0]}, {result.window[1]})")
+    print(
+        f"training set version: logged {result.data_version_logged}, "
+        f"rebuilt {result.data_version_rebuilt}"
+    )
+    print(markdown_table(result.metrics))
+    print("REPRODUCED" if result.reproduced else "NOT REPRODUCED")
+    return 0 if result.reproduced else 1
 
 
 def _generate(args: argparse.Namespace) -> int:

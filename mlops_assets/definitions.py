@@ -14,6 +14,7 @@ from mlops_assets.defs.features.assets import (
     training_set,
 )
 from mlops_assets.defs.ingest.assets import raw_consumption, raw_weather
+from mlops_assets.defs.model.assets import candidate_model, champion_model
 from mlops_assets.defs.resources import build_resources
 from mlops_assets.defs.staging.assets import staging_models
 from mlops_assets.settings import get_settings
@@ -27,6 +28,8 @@ ASSETS = [
     feature_registry,
     online_features,
     training_set,
+    candidate_model,
+    champion_model,
 ]
 
 
@@ -38,6 +41,7 @@ def defs() -> dg.Definitions:
             jobs.ingestion_job,
             jobs.feature_job,
             jobs.training_data_job,
+            jobs.training_job,
             jobs.full_pipeline_job,
         ],
         schedules=[jobs.ingestion_schedule],

@@ -32,6 +32,20 @@ class Thresholds:
 
 
 @dataclass(frozen=True)
+class ModelPolicy:
+    """How a model is trained and what it must beat to become champion."""
+
+    validation_days: int = 2
+    test_days: int = 2
+    search_trials: int = 0  # 0: train the default configuration, no search
+    search_time_limit_s: float = 300.0
+    seed: int = 7
+    baseline_margin: float = 0.02
+    champion_tolerance: float = 0.0
+    segment_tolerance: float = 0.25
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything a deployment may change; the code reads nothing else from the environment."""
 
@@ -52,6 +66,26 @@ class Settings:
     # `feature_store_dir`. Production sets a SQL registry URI and a Redis connection string.
     feast_registry: str = ""
     feast_online_redis: str = ""
+    # Empty means the embedded default: sqlite:/// in the data folder with local artifacts.
+    mlflow_tracking_uri: str = ""
+    mlflow_artifact_location: str = ""
+    mlflow_ui_url: str = ""
+    mlflow_experiment: str = "consumption_forecast"
+    model_name: str = "consumption_forecaster"
+    model: ModelPolicy = field(default_factory=ModelPolicy)
+
+    @property
+    def tracking_uri(self) -> str:
+        return self.mlflow_tracking_uri or f"sqlite:///{self.data_dir / 'mlflow' / 'mlflow.db'}"
+
+    @property
+    def artifact_location(self) -> str:
+        """Where a new experiment keeps artifacts; empty lets a tracking server decide."""
+        if self.mlflow_artifact_location:
+            return self.mlflow_artifact_location
+        if self.mlflow_tracking_uri:
+            return ""
+        return (self.data_dir / "mlflow" / "artifacts").as_uri()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -70,6 +104,16 @@ class Settings:
             ),
             skew_z_score=_number(env, "MLOPS_SKEW_Z_SCORE", 4.0),
             skew_lookback_days=_integer(env, "MLOPS_SKEW_LOOKBACK_DAYS", 7),
+        )
+        model = ModelPolicy(
+            validation_days=_integer(env, "MLOPS_VALIDATION_DAYS", 2),
+            test_days=_integer(env, "MLOPS_TEST_DAYS", 2),
+            search_trials=_integer(env, "MLOPS_SEARCH_TRIALS", 0),
+            search_time_limit_s=_number(env, "MLOPS_SEARCH_TIME_LIMIT_S", 300.0),
+            seed=_integer(env, "MLOPS_TRAINING_SEED", 7),
+            baseline_margin=_number(env, "MLOPS_GATE_BASELINE_MARGIN", 0.02),
+            champion_tolerance=_number(env, "MLOPS_GATE_CHAMPION_TOLERANCE", 0.0),
+            segment_tolerance=_number(env, "MLOPS_GATE_SEGMENT_TOLERANCE", 0.25),
         )
         try:
             source = Source(env.get("MLOPS_SOURCE") or Source.GENERATOR.value)
@@ -94,6 +138,12 @@ class Settings:
             thresholds=thresholds,
             feast_registry=env.get("MLOPS_FEAST_REGISTRY") or "",
             feast_online_redis=env.get("MLOPS_FEAST_ONLINE_REDIS") or "",
+            mlflow_tracking_uri=env.get("MLOPS_MLFLOW_TRACKING_URI") or "",
+            mlflow_artifact_location=env.get("MLOPS_MLFLOW_ARTIFACT_LOCATION") or "",
+            mlflow_ui_url=env.get("MLOPS_MLFLOW_UI_URL") or "",
+            mlflow_experiment=env.get("MLOPS_MLFLOW_EXPERIMENT") or "consumption_forecast",
+            model_name=env.get("MLOPS_MODEL_NAME") or "consumption_forecaster",
+            model=model,
         )
 
 

@@ -34,10 +34,12 @@ def test_asset_graph_snapshot(definitions: dg.Definitions) -> None:
         "feature_registry": [],
         "online_features": ["consumption_features", "feature_registry"],
         "training_set": ["consumption_features", "staging/stg_consumption"],
+        "candidate_model": ["training_set"],
+        "champion_model": ["candidate_model"],
     }
 
 
-UNPARTITIONED = {"feature_registry", "training_set"}
+UNPARTITIONED = {"feature_registry", "training_set", "candidate_model", "champion_model"}
 
 
 def test_every_asset_is_described_owned_grouped_and_daily(definitions: dg.Definitions) -> None:
@@ -46,7 +48,7 @@ def test_every_asset_is_described_owned_grouped_and_daily(definitions: dg.Defini
         node = graph.get(key)
         assert node.description, key
         assert node.owners, key
-        assert node.group_name in {"raw", "staging", "features"}, key
+        assert node.group_name in {"raw", "staging", "features", "model"}, key
         assert node.kinds, key
         if key.to_user_string() in UNPARTITIONED:
             assert node.partitions_def is None, key
@@ -99,6 +101,21 @@ def test_jobs_and_schedule(definitions: dg.Definitions) -> None:
     }
     schedule = definitions.resolve_schedule_def("ingestion_job_schedule")
     assert schedule.cron_schedule == "0 1 * * *"
+
+
+def test_the_candidate_model_is_guarded_by_a_blocking_gate(definitions: dg.Definitions) -> None:
+    graph = definitions.resolve_asset_graph()
+    checks = graph.get_check_keys_for_assets({dg.AssetKey("candidate_model")})
+    assert [c.name for c in checks] == ["beats_baseline_and_champion"]
+    assert graph.get_check_spec(next(iter(checks))).blocking
+    # Promotion is its own asset below the gate, so a failed gate never moves the alias.
+    assert graph.get(dg.AssetKey("champion_model")).parent_keys == {dg.AssetKey("candidate_model")}
+    job = definitions.resolve_job_def("training_job")
+    assert {k.to_user_string() for k in job.asset_layer.executable_asset_keys} == {
+        "training_set",
+        "candidate_model",
+        "champion_model",
+    }
 
 
 def test_loading_the_code_location_imports_no_heavy_library() -> None:

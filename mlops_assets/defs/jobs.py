@@ -30,13 +30,21 @@ training_data_job = dg.define_asset_job(
     executor_def=dg.in_process_executor,
 )
 
+training_job = dg.define_asset_job(
+    "training_job",
+    selection=dg.AssetSelection.assets("training_set", "candidate_model", "champion_model"),
+    description="Build the training set, train and register a candidate, gate it, and promote it "
+    "to champion if the gate passed.",
+    executor_def=dg.in_process_executor,
+)
+
 # The main job: every asset, for one day or a range, in one process (the quickstart runs it).
 full_pipeline_job = dg.define_asset_job(
     "full_pipeline_job",
     selection=dg.AssetSelection.all(),
     partitions_def=daily_partitions,
-    description="The whole graph: ingestion, staging, features, registry, online store and the "
-    "training set.",
+    description="The whole graph: ingestion, staging, features, registry, online store, training "
+    "set, candidate model, gate and champion.",
     executor_def=dg.in_process_executor,
 )
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import date
+import dataclasses
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -12,11 +13,13 @@ from dagster_dbt import DbtCliResource
 
 from mlops_assets.defs.staging.project import DBT_EXECUTABLE, dbt_project
 from mlops_assets.feature_repo import offline
-from mlops_assets.lib.features import FEATURE_NAMES
+from mlops_assets.lib.forecasting import GatePolicy
 from mlops_assets.lib.generator import GeneratorConfig
 from mlops_assets.lib.ingest import IngestPolicy
 from mlops_assets.lib.lake import Lake, write_parquet_atomic
+from mlops_assets.lib.registry import Registry
 from mlops_assets.lib.sources import SourceConfig
+from mlops_assets.lib.training import TrainingConfig
 from mlops_assets.lib.validation import Limits
 from mlops_assets.settings import Settings
 
@@ -104,15 +107,66 @@ class FeatureStoreResource(dg.ConfigurableResource):
             materialize_day(store, day)
         return {"days": len(days), "online_store": self.online_redis or "sqlite"}
 
-    def point_in_time_join(self, entity_df: pl.DataFrame) -> pl.DataFrame:
-        from mlops_assets.feature_repo.repo import TTL
-        from mlops_assets.feature_repo.retrieval import point_in_time_join
+    def training_set(self, warehouse: Path, start: datetime, end: datetime) -> pl.DataFrame:
+        """Labels of [start, end) joined point-in-time with the offline features."""
+        from mlops_assets.feature_repo.retrieval import labelled_training_set
 
-        return point_in_time_join(entity_df, self.offline_dir, FEATURE_NAMES, TTL)
+        return labelled_training_set(warehouse, self.offline_dir, start, end)
+
+    @property
+    def training_set_path(self) -> Path:
+        return Path(self.directory) / "training_sets" / "training_set.parquet"
 
     def write_training_set(self, frame: pl.DataFrame) -> Path:
-        path = Path(self.directory) / "training_sets" / "training_set.parquet"
-        return write_parquet_atomic(frame, path)
+        return write_parquet_atomic(frame, self.training_set_path)
+
+
+class ModelRegistryResource(dg.ConfigurableResource):
+    """MLflow tracking and model registry: sqlite:/// in the data folder, or a tracking server."""
+
+    tracking_uri: str
+    artifact_location: str = ""
+    experiment: str = "consumption_forecast"
+    model_name: str = "consumption_forecaster"
+    ui_url: str = ""
+
+    def registry(self) -> Registry:
+        return Registry(
+            tracking_uri=self.tracking_uri,
+            artifact_location=self.artifact_location,
+            experiment=self.experiment,
+            model_name=self.model_name,
+            ui_url=self.ui_url,
+        )
+
+
+class ModelPolicyResource(dg.ConfigurableResource):
+    """How models are trained (split, search budget, seed) and what the promotion gate demands."""
+
+    validation_days: int = 2
+    test_days: int = 2
+    search_trials: int = 0
+    search_time_limit_s: float = 300.0
+    seed: int = 7
+    baseline_margin: float = 0.02
+    champion_tolerance: float = 0.0
+    segment_tolerance: float = 0.25
+
+    def training_config(self) -> TrainingConfig:
+        return TrainingConfig(
+            validation_days=self.validation_days,
+            test_days=self.test_days,
+            search_trials=self.search_trials,
+            search_time_limit_s=self.search_time_limit_s,
+            seed=self.seed,
+        )
+
+    def gate_policy(self) -> GatePolicy:
+        return GatePolicy(
+            baseline_margin=self.baseline_margin,
+            champion_tolerance=self.champion_tolerance,
+            segment_tolerance=self.segment_tolerance,
+        )
 
 
 class IngestPolicyResource(dg.ConfigurableResource):
@@ -171,5 +225,13 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
             skew_z_score=t.skew_z_score,
             skew_lookback_days=t.skew_lookback_days,
         ),
+        "model_registry": ModelRegistryResource(
+            tracking_uri=settings.tracking_uri,
+            artifact_location=settings.artifact_location,
+            experiment=settings.mlflow_experiment,
+            model_name=settings.model_name,
+            ui_url=settings.mlflow_ui_url,
+        ),
+        "model_policy": ModelPolicyResource(**dataclasses.asdict(settings.model)),
         "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE),
     }

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -11,7 +11,7 @@ import duckdb
 import polars as pl
 
 from mlops_assets.feature_repo.offline import partition_glob
-from mlops_assets.lib.features import ENTITY, FEATURE_NAMES, FEATURES_SCHEMA, TIMESTAMP
+from mlops_assets.lib.features import ENTITY, FEATURE_NAMES, FEATURES_SCHEMA, LABEL, TIMESTAMP
 
 if TYPE_CHECKING:
     from feast import FeatureStore
@@ -67,6 +67,24 @@ def point_in_time_join(
         pl.col(TIMESTAMP).dt.cast_time_unit("us"),
         *[pl.col(n).cast(FEATURES_SCHEMA[n]) for n in feature_names],
     )
+
+
+def labelled_training_set(
+    warehouse: Path, offline_dir: Path, start: datetime, end: datetime
+) -> pl.DataFrame:
+    """Labels (staged consumption of the target hours in [start, end)) joined point-in-time with
+    the features each hour had: what training reads, and what a reproduction rebuilds."""
+    from mlops_assets.feature_repo.repo import TTL
+    from mlops_assets.lib import warehouse as staged
+
+    labels = staged.read_window(
+        warehouse, staged.STAGED_CONSUMPTION, start, end, ["segment_id", "hour_utc", LABEL]
+    ).select(
+        pl.col("segment_id").alias(ENTITY),
+        pl.col("hour_utc").dt.replace_time_zone("UTC").alias(TIMESTAMP),
+        pl.col(LABEL),
+    )
+    return point_in_time_join(labels, offline_dir, FEATURE_NAMES, TTL)
 
 
 def historical_features_feast(

@@ -13,7 +13,7 @@ from mlops_assets.defs.resources import FeatureStoreResource, WarehouseResource
 from mlops_assets.feature_repo.repo import OWNER, repo_fingerprint
 from mlops_assets.lib import features as features_module
 from mlops_assets.lib import warehouse as staged
-from mlops_assets.lib.features import ENTITY, FEATURES, LABEL, TIMESTAMP, build_daily_features
+from mlops_assets.lib.features import ENTITY, FEATURES, LABEL, build_daily_features
 from mlops_assets.lib.markdown import markdown_table
 
 STAGED_CONSUMPTION_KEY = dg.AssetKey(["staging", "stg_consumption"])
@@ -177,15 +177,8 @@ def training_set(
     db = Path(warehouse.path)
     end = _training_end(db, config.end_date)
     start = end - timedelta(days=config.days)
-    labels = staged.read_window(
-        db, staged.STAGED_CONSUMPTION, start, end, ["segment_id", "hour_utc", LABEL]
-    ).select(
-        pl.col("segment_id").alias(ENTITY),
-        pl.col("hour_utc").dt.replace_time_zone("UTC").alias(TIMESTAMP),
-        pl.col(LABEL),
-    )
     started = time.monotonic()
-    frame = feature_store.point_in_time_join(labels)
+    frame = feature_store.training_set(db, start, end)
     took = time.monotonic() - started
     path = feature_store.write_training_set(frame)
     label = frame.get_column(LABEL)

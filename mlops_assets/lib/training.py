@@ -1,0 +1,318 @@
+"""One training, end to end and without Dagster: split, search, fit, score against the baselines
+and the champion on the same test window, decide the gate, log everything to MLflow. Also the
+reproduction of a registered version from its lineage."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import polars as pl
+
+from mlops_assets.feature_repo.offline import FEATURE_VIEW
+from mlops_assets.feature_repo.repo import FEATURE_SERVICE, OWNER
+from mlops_assets.lib import forecasting as fc
+from mlops_assets.lib import model_report as report
+from mlops_assets.lib.registry import CHAMPION, Registry, RegistryError, TrainingRecord
+
+GATE_TAG = "gate"
+CONFIG_FILE = "training_config.json"
+_LIB = Path(__file__).resolve().parent
+# The code that decides what a model is: a change here is a new model, and the version says so.
+CODE_VERSION = hashlib.sha256(
+    b"".join(
+        (_LIB / name).read_bytes() for name in ("features.py", "forecasting.py", "training.py")
+    )
+).hexdigest()[:12]
+
+
+class TrainingDataError(ValueError):
+    """The training set cannot train a model (missing, too short, wrong columns)."""
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    validation_days: int = 2
+    test_days: int = 2
+    search_trials: int = 0
+    search_time_limit_s: float = 300.0
+    seed: int = 7
+
+
+@dataclass
+class CandidateResult:
+    version: str
+    run_id: str
+    candidate: fc.Evaluation
+    baseline: fc.Evaluation
+    champion: fc.Evaluation | None
+    champion_version: str | None
+    decision: fc.GateDecision
+    window: tuple[date, date]
+    data_version: str
+    rows: dict[str, int]
+    best_iteration: int
+    trials: int
+    seconds: float
+    forecast_markdown: str
+
+
+def read_training_set(path: Path) -> pl.DataFrame:
+    if not path.exists():
+        raise TrainingDataError(
+            f"no training set at {path}: materialize the training_set asset first"
+        )
+    return pl.read_parquet(path)
+
+
+def git_commit(root: Path = _LIB.parent.parent) -> str:
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    return out.stdout.strip() if out.returncode == 0 else "unknown"
+
+
+def train_candidate(
+    *,
+    training_set_path: Path,
+    registry: Registry,
+    config: TrainingConfig,
+    gate_policy: fc.GatePolicy,
+    lineage: Mapping[str, str],
+    log: Callable[[str], None] = print,
+) -> CandidateResult:
+    """Train, evaluate against the baselines and the champion, decide the gate, and register the
+    candidate as challenger. The champion alias is never touched here."""
+    started = time.perf_counter()
+    frame = read_training_set(training_set_path)
+    version_of_data = fc.data_version(frame)
+    try:
+        split = fc.time_split(frame, config.validation_days, config.test_days)
+    except ValueError as error:
+        raise TrainingDataError(f"{training_set_path}: {error}") from error
+    log(
+        f"split: train {split.train.height:,} rows, validation {split.validation.height:,}, "
+        f"test {split.test.height:,} (from {split.test_start:%Y-%m-%d})"
+    )
+    search = fc.search(
+        split.train,
+        config.search_trials,
+        config.search_time_limit_s,
+        config.seed,
+        on_trial=lambda t: log(f"trial {t.number}: cv MAE {t.cv_mae:.2f} in {t.seconds:.1f}s"),
+    )
+    params = search.best.params if search.best else fc.BoosterParams()
+    fitted = fc.fit(split.train, split.validation, params, config.seed)
+    log(f"fit: best round {fitted.best_iteration + 1} in {fitted.seconds:.1f}s")
+
+    predictions = {"candidate": fc.predict(fitted.booster, split.test)}
+    champion = registry.by_alias(CHAMPION)
+    if champion is not None:
+        predictions["champion"] = fc.predict(registry.load_booster(champion.version), split.test)
+    evaluations = fc.evaluate_all(split.test, predictions)
+    decision = fc.gate(
+        evaluations["candidate"],
+        evaluations["seasonal_naive"],
+        evaluations.get("champion"),
+        gate_policy,
+    )
+    for reason in decision.reasons:
+        log(f"gate: {reason}")
+
+    window = fc.training_window(frame)
+    windows = {part: split.window(part) for part in ("train", "validation", "test")}
+    rows = {part: getattr(split, part).height for part in ("train", "validation", "test")}
+    tags = {
+        **lineage,
+        "code_version": CODE_VERSION,
+        "git_commit": git_commit(),
+        "training_set_version": version_of_data,
+        "training_window": f"{window[0]}..{window[1]}",
+        "feature_views": FEATURE_VIEW,
+        "feature_service": FEATURE_SERVICE,
+        "owner": OWNER,
+        GATE_TAG: "passed" if decision.passed else "failed",
+    }
+    scored = fc.comparable_rows(
+        split.test.with_columns(
+            *[pl.Series(f"pred_{k}", v, dtype=pl.Float64) for k, v in predictions.items()]
+        )
+    )
+    columns = {"candidate": "pred_candidate", "seasonal naive": "lag_168h"}
+    if "champion" in predictions:
+        columns["champion"] = "pred_champion"
+    forecast = report.forecast_vs_actual(scored, columns)
+    importance = fc.feature_importance(fitted.booster)
+    card = report.model_card(
+        model_name=registry.model_name,
+        version=None,
+        owner=OWNER,
+        tags={k: v for k, v in tags.items() if k in ("code_version", "feature_views", GATE_TAG)},
+        window=window,
+        split_windows=windows,
+        rows=rows,
+        params=params,
+        seed=config.seed,
+        best_iteration=fitted.best_iteration,
+        trials=len(search.trials),
+        search_stopped_by=search.stopped_by,
+        search_space=fc.SEARCH_SPACE,
+        decision=decision,
+        per_horizon=evaluations["candidate"].per_horizon,
+        training_set_path=str(training_set_path),
+        data_version=version_of_data,
+    )
+    training_config = {
+        "booster": params.as_dict(),
+        "seed": config.seed,
+        "validation_days": config.validation_days,
+        "test_days": config.test_days,
+        "window": [window[0].isoformat(), (window[1] + timedelta(days=1)).isoformat()],
+        "training_set_version": version_of_data,
+        "code_version": CODE_VERSION,
+    }
+    metrics = {
+        **{f"test_{k}": v for k, v in evaluations["candidate"].overall.items() if k != "rows"},
+        **{f"seasonal_naive_{k}": v for k, v in evaluations["seasonal_naive"].overall.items()},
+        **{
+            f"same_hour_yesterday_{k}": v
+            for k, v in evaluations["same_hour_yesterday"].overall.items()
+        },
+        **(
+            {f"champion_{k}": v for k, v in evaluations["champion"].overall.items()}
+            if "champion" in evaluations
+            else {}
+        ),
+        "best_iteration": float(fitted.best_iteration),
+        "fit_seconds": fitted.seconds,
+        **{f"{part}_rows": float(n) for part, n in rows.items()},
+    }
+    metrics = {k: v for k, v in metrics.items() if v == v}  # MLflow rejects NaN in some stores
+    sample = split.test.head(5)
+    record = TrainingRecord(
+        run_name=f"candidate {window[1]}",
+        booster=fitted.booster,
+        params={
+            **params.as_dict(),
+            "seed": config.seed,
+            "validation_days": config.validation_days,
+            "test_days": config.test_days,
+            "search_trials": config.search_trials,
+            "search_time_limit_s": config.search_time_limit_s,
+            "level": f"{fc.LEVEL} (fallback {fc.LEVEL_FALLBACK})",
+        },
+        metrics=metrics,
+        tags=tags,
+        curve=fitted.curve,
+        tables={
+            "trials": search.table().to_pandas() if search.trials else None,
+            "per_segment": evaluations["candidate"].per_segment.to_pandas(),
+            "per_horizon": evaluations["candidate"].per_horizon.to_pandas(),
+            "comparison": decision.comparison.to_pandas(),
+            "feature_importance": importance.to_pandas(),
+        },
+        figures={
+            "learning_curve": report.learning_curve(fitted.curve, fitted.best_iteration),
+            "feature_importance": report.importance(importance),
+            "forecast_vs_actual": forecast,
+            "error_by_segment": report.error_by_segment(
+                evaluations["candidate"], evaluations["seasonal_naive"]
+            ),
+        },
+        model_card=card,
+        evaluation={
+            "config": training_config,
+            "gate": {"passed": decision.passed, "reasons": decision.reasons},
+            "evaluations": {k: v.to_json() for k, v in evaluations.items()},
+        },
+        config=training_config,
+        input_example=pl.DataFrame(
+            fc.design_matrix(sample), schema=list(fc.MODEL_FEATURES), orient="row"
+        ).to_pandas(),
+    )
+    info = registry.log_training(record)
+    log(f"registered {registry.model_name} v{info.version} as challenger (run {info.run_id})")
+    return CandidateResult(
+        version=info.version,
+        run_id=info.run_id,
+        candidate=evaluations["candidate"],
+        baseline=evaluations["seasonal_naive"],
+        champion=evaluations.get("champion"),
+        champion_version=champion.version if champion else None,
+        decision=decision,
+        window=window,
+        data_version=version_of_data,
+        rows=rows,
+        best_iteration=fitted.best_iteration,
+        trials=len(search.trials),
+        seconds=time.perf_counter() - started,
+        forecast_markdown=report.markdown_image(forecast, "forecast vs actual"),
+    )
+
+
+@dataclass(frozen=True)
+class Reproduction:
+    version: str
+    window: tuple[str, str]
+    data_version_logged: str
+    data_version_rebuilt: str
+    metrics: pl.DataFrame  # metric, logged, reproduced, abs_diff
+
+    @property
+    def reproduced(self) -> bool:
+        same_data = self.data_version_logged == self.data_version_rebuilt
+        return same_data and bool((self.metrics.get_column("abs_diff") <= 1e-9).all())
+
+
+def reproduce(
+    registry: Registry,
+    version: str,
+    build_training_set: Callable[[datetime, datetime], pl.DataFrame],
+    log: Callable[[str], None] = print,
+) -> Reproduction:
+    """Rebuild the version's training set from its logged window, refit with its logged
+    configuration and seed, and compare the test metrics with the logged ones."""
+    info = registry.version(version)
+    config = registry.training_config(info.run_id)
+    _, logged_metrics, tags = registry.run_record(info.run_id)
+    if tags.get("code_version") != CODE_VERSION:
+        log(
+            f"warning: version {version} was trained by code {tags.get('code_version')}, this is "
+            f"{CODE_VERSION} (git commit then: {tags.get('git_commit')})"
+        )
+    start, end = (
+        datetime.combine(date.fromisoformat(d), datetime.min.time(), tzinfo=UTC)
+        for d in config["window"]
+    )
+    log(f"rebuilding the training set for [{start:%Y-%m-%d}, {end:%Y-%m-%d})")
+    frame = build_training_set(start, end)
+    rebuilt_version = fc.data_version(frame)
+    split = fc.time_split(frame, config["validation_days"], config["test_days"])
+    fitted = fc.fit(
+        split.train, split.validation, fc.BoosterParams(**config["booster"]), config["seed"]
+    )
+    evaluation = fc.evaluate_all(split.test, {"candidate": fc.predict(fitted.booster, split.test)})
+    rows = []
+    for name in ("mae", "rmse", "mape", "r2"):
+        logged = logged_metrics.get(f"test_{name}")
+        if logged is None:
+            raise RegistryError(f"version {version}'s run has no test_{name} metric to compare")
+        again = evaluation["candidate"].overall[name]
+        rows.append(
+            {"metric": name, "logged": logged, "reproduced": again, "abs_diff": abs(logged - again)}
+        )
+    return Reproduction(
+        version=version,
+        window=tuple(config["window"]),  # type: ignore[arg-type]
+        data_version_logged=config["training_set_version"],
+        data_version_rebuilt=rebuilt_version,
+        metrics=pl.DataFrame(rows),
+    )
