@@ -15,6 +15,7 @@ import features
 import load_time
 import pandas as pd
 import polars as pl
+import training
 import validation
 from common import PEAK_METHOD_MAXRSS, PEAK_METHOD_RESET, can_reset_peak
 
@@ -51,6 +52,7 @@ def main() -> None:
     print(features.run(quick=args.quick))
     print(load_time.run(repeats=3 if args.quick else 5, with_validate=not args.quick))
     print(feature_store.run(quick=args.quick))
+    print(training.run(quick=args.quick))
     print(f"\nTotal bench time: {time.perf_counter() - started:.0f} s")
 
 

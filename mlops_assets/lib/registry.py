@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import os
 import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -59,6 +60,8 @@ class Registry:
     # -- connection -------------------------------------------------------------------------
 
     def client(self) -> MlflowClient:
+        # Download progress bars only clutter run logs.
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
         from mlflow import MlflowClient
 
         with self._errors("connect"):
@@ -202,7 +205,8 @@ class Registry:
         client = self.client()
         with self._errors("read the aliases"):
             try:
-                return dict(client.get_registered_model(self.model_name).aliases)
+                aliases = client.get_registered_model(self.model_name).aliases
+                return {alias: str(version) for alias, version in aliases.items()}
             except MlflowException as error:
                 if error.error_code == "RESOURCE_DOES_NOT_EXIST":
                     return {}

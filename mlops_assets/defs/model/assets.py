@@ -18,7 +18,7 @@ from mlops_assets.lib.registry import RegistryError, RegistryUnavailable
 
 GATE = "beats_baseline_and_champion"
 # MLflow calls that hit a transient error are retried; data errors are not (allow_retries=False).
-MLFLOW_RETRY = dg.RetryPolicy(max_retries=2, delay=5, backoff=dg.Backoff.EXPONENTIAL)
+MLFLOW_RETRY = dg.RetryPolicy(max_retries=2, delay=2, backoff=dg.Backoff.EXPONENTIAL)
 
 
 def _registry_failure(error: Exception) -> dg.Failure:
@@ -74,7 +74,7 @@ def candidate_model(
             config=model_policy.training_config(),
             gate_policy=model_policy.gate_policy(),
             lineage={
-                "dagster_run_id": context.run_id,
+                "dagster_run_id": context.run.run_id,
                 "dagster_asset_key": context.asset_key.to_user_string(),
             },
             log=context.log.info,
@@ -152,7 +152,7 @@ def champion_model(
                 "champion alias is unchanged",
                 allow_retries=False,
             )
-        moved = registry.promote(version, reason=f"gate passed in Dagster run {context.run_id}")
+        moved = registry.promote(version, reason=f"gate passed in Dagster run {context.run.run_id}")
         _, metrics, _ = registry.run_record(info.run_id)
     except (RegistryUnavailable, RegistryError) as error:
         raise _registry_failure(error) from error

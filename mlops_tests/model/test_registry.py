@@ -1,0 +1,204 @@
+"""Training logged to a real MLflow store (sqlite:/// in a temp folder): lineage, artifacts,
+the challenger/champion/previous_champion aliases, rollback, reproduction and outages."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from mlops_assets.lib import forecasting as fc
+from mlops_assets.lib import training
+from mlops_assets.lib.registry import (
+    CHALLENGER,
+    CHAMPION,
+    PREVIOUS_CHAMPION,
+    Registry,
+    RegistryError,
+    RegistryUnavailable,
+)
+from mlops_tests.unit.test_forecasting import training_frame
+
+CONFIG = training.TrainingConfig(validation_days=2, test_days=2, seed=7)
+LENIENT = fc.GatePolicy(baseline_margin=0.0, champion_tolerance=0.0, segment_tolerance=1.0)
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("registry")
+    training_frame().write_parquet(root / "training_set.parquet")
+    return root
+
+
+@pytest.fixture(scope="module")
+def registry(workdir: Path) -> Registry:
+    return Registry(
+        tracking_uri=f"sqlite:///{workdir / 'mlflow.db'}",
+        artifact_location=(workdir / "artifacts").as_uri(),
+        experiment="test",
+        model_name="forecaster",
+    )
+
+
+def train(registry: Registry, workdir: Path, policy: fc.GatePolicy = LENIENT, **lineage: str):
+    return training.train_candidate(
+        training_set_path=workdir / "training_set.parquet",
+        registry=registry,
+        config=CONFIG,
+        gate_policy=policy,
+        lineage={"dagster_run_id": "test-run", **lineage},
+        log=lambda _: None,
+    )
+
+
+@pytest.fixture(scope="module")
+def first(registry: Registry, workdir: Path) -> training.CandidateResult:
+    return train(registry, workdir)
+
+
+def test_a_training_registers_a_challenger_with_its_lineage(
+    registry: Registry, first: training.CandidateResult
+) -> None:
+    info = registry.version(first.version)
+    assert first.version == "1" and CHALLENGER in info.aliases
+    assert registry.by_alias(CHAMPION) is None  # training alone never promotes
+    for key in ("code_version", "git_commit", "training_set_version", "training_window"):
+        assert info.tags[key], key
+    assert info.tags["dagster_run_id"] == "test-run"
+    assert info.tags["feature_views"] == "consumption_features"
+    assert info.tags[training.GATE_TAG] == "passed"
+    params, metrics, tags = registry.run_record(first.run_id)
+    assert params["max_depth"] == str(fc.BoosterParams().max_depth) and params["seed"] == "7"
+    assert metrics["test_mae"] == pytest.approx(first.candidate.overall["mae"])
+    assert metrics["seasonal_naive_mae"] == pytest.approx(first.baseline.overall["mae"])
+    assert tags["training_set_version"] == first.data_version
+
+
+def test_the_run_holds_plots_tables_card_and_evaluation(
+    registry: Registry, first: training.CandidateResult
+) -> None:
+    client = registry.client()
+    names = {a.path for a in client.list_artifacts(first.run_id, "plots")}
+    assert names == {
+        f"plots/{n}.png"
+        for n in ("learning_curve", "feature_importance", "forecast_vs_actual", "error_by_segment")
+    }
+    card = client.download_artifacts(first.run_id, "model_card.md")
+    text = Path(card).read_text()
+    assert "Model card: forecaster" in text and "seasonal_naive" in text
+    evaluation = registry.evaluation(first.run_id)
+    assert evaluation["gate"]["passed"] is True
+    assert set(evaluation["evaluations"]) == {"candidate", "seasonal_naive", "same_hour_yesterday"}
+    history = client.get_metric_history(first.run_id, "curve_validation_mae")
+    assert len(history) > first.best_iteration
+
+
+def test_the_model_is_stored_as_ubj_and_loads_without_pickle(
+    registry: Registry, first: training.CandidateResult, workdir: Path
+) -> None:
+    model_dir = next((workdir / "artifacts").rglob("MLmodel")).parent
+    files = {p.name for p in model_dir.rglob("*") if p.is_file()}
+    assert "model.ubj" in files
+    assert not [f for f in files if f.endswith((".pkl", ".pickle", ".cloudpickle"))]
+    booster = registry.load_booster(first.version)
+    frame = pl.read_parquet(workdir / "training_set.parquet")
+    split = fc.time_split(frame, 2, 2)
+    predicted = fc.predict(booster, split.test)
+    evaluated = fc.evaluate_all(split.test, {"candidate": predicted})["candidate"]
+    assert evaluated.overall["mae"] == pytest.approx(first.candidate.overall["mae"], abs=1e-9)
+
+
+def test_promotion_keeps_the_previous_champion_and_rollback_restores_it(
+    registry: Registry, first: training.CandidateResult, workdir: Path
+) -> None:
+    assert registry.promote(first.version, "test") == {
+        "champion": "1",
+        "previous_champion": None,
+    }
+    second = train(registry, workdir)
+    # Same data and seed: the second model equals the champion, which the gate accepts.
+    assert second.champion_version == "1" and second.decision.passed
+    assert second.champion is not None
+    assert second.candidate.overall["mae"] == pytest.approx(second.champion.overall["mae"])
+    registry.promote(second.version, "test")
+    assert registry.aliases() == {CHAMPION: "2", PREVIOUS_CHAMPION: "1", CHALLENGER: "2"}
+
+    moved = registry.rollback()
+    assert moved == {"champion": "1", "previous_champion": None, "demoted": "2"}
+    assert registry.aliases() == {CHAMPION: "1", CHALLENGER: "2"}
+    assert "rolled_back_at" in registry.version("2").tags
+    with pytest.raises(RegistryError, match="no previous_champion"):
+        registry.rollback()
+    assert registry.aliases()[CHAMPION] == "1"
+
+
+def test_a_failed_gate_registers_a_challenger_but_never_touches_the_champion(
+    registry: Registry, workdir: Path
+) -> None:
+    before = registry.aliases()[CHAMPION]
+    strict = fc.GatePolicy(baseline_margin=0.99)
+    result = train(registry, workdir, policy=strict)
+    assert not result.decision.passed
+    assert registry.version(result.version).tags[training.GATE_TAG] == "failed"
+    assert registry.aliases()[CHALLENGER] == result.version
+    assert registry.aliases()[CHAMPION] == before
+
+
+def test_a_version_reproduces_from_its_lineage(
+    registry: Registry, first: training.CandidateResult, workdir: Path
+) -> None:
+    frame = pl.read_parquet(workdir / "training_set.parquet")
+
+    def rebuild(start, end) -> pl.DataFrame:
+        from mlops_assets.lib.features import TIMESTAMP
+
+        return frame.filter(pl.col(TIMESTAMP) >= start, pl.col(TIMESTAMP) < end)
+
+    result = training.reproduce(registry, first.version, rebuild, log=lambda _: None)
+    assert result.reproduced, result.metrics
+    assert result.data_version_rebuilt == first.data_version
+    assert (result.metrics.get_column("abs_diff") == 0.0).all()
+
+    def tampered(start, end) -> pl.DataFrame:
+        return rebuild(start, end).with_columns(pl.col("lag_24h") * 1.01)
+
+    changed = training.reproduce(registry, first.version, tampered, log=lambda _: None)
+    assert not changed.reproduced
+    assert changed.data_version_rebuilt != changed.data_version_logged
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def no_http_retries(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "3")
+    yield
+
+
+def test_an_unreachable_tracking_server_is_a_clear_retryable_error(
+    no_http_retries: None, workdir: Path
+) -> None:
+    down = Registry(f"http://127.0.0.1:{_closed_port()}", "", "test", "forecaster")
+    with pytest.raises(RegistryUnavailable, match=r"MLflow at http://127\.0\.0\.1:\d+"):
+        down.experiment_id()
+    with pytest.raises(RegistryUnavailable):
+        train(down, workdir)
+
+
+def test_no_champion_means_the_baseline_alone_decides(workdir: Path, tmp_path: Path) -> None:
+    fresh = Registry(f"sqlite:///{tmp_path / 'm.db'}", (tmp_path / "a").as_uri(), "e", "m")
+    result = train(fresh, workdir, policy=fc.GatePolicy(baseline_margin=0.02))
+    assert result.champion is None and result.champion_version is None
+    assert result.decision.passed == (
+        result.candidate.overall["mae"] <= 0.98 * result.baseline.overall["mae"]
+    )
+    assert np.isfinite(result.candidate.overall["mape"])
