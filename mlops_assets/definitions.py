@@ -7,6 +7,7 @@ installed Dagster component library (about 1.2 s here) on each load, in every ru
 import dagster as dg
 
 from mlops_assets.defs import jobs
+from mlops_assets.defs.automation.sensors import build_sensors
 from mlops_assets.defs.features.assets import (
     consumption_features,
     feature_registry,
@@ -15,6 +16,8 @@ from mlops_assets.defs.features.assets import (
 )
 from mlops_assets.defs.ingest.assets import raw_consumption, raw_weather
 from mlops_assets.defs.model.assets import candidate_model, champion_model
+from mlops_assets.defs.monitoring.assets import drift_report, prediction_performance
+from mlops_assets.defs.predictions.assets import batch_predictions
 from mlops_assets.defs.resources import build_resources
 from mlops_assets.defs.staging.assets import staging_models
 from mlops_assets.settings import get_settings
@@ -30,11 +33,15 @@ ASSETS = [
     training_set,
     candidate_model,
     champion_model,
+    batch_predictions,
+    prediction_performance,
+    drift_report,
 ]
 
 
 @dg.definitions
 def defs() -> dg.Definitions:
+    settings = get_settings()
     return dg.Definitions(
         assets=ASSETS,
         jobs=[
@@ -42,10 +49,12 @@ def defs() -> dg.Definitions:
             jobs.feature_job,
             jobs.training_data_job,
             jobs.training_job,
+            jobs.daily_job,
             jobs.full_pipeline_job,
         ],
-        schedules=[jobs.ingestion_schedule],
-        resources=build_resources(get_settings()),
+        schedules=[jobs.daily_schedule, jobs.weekly_retraining_schedule],
+        sensors=build_sensors(settings),
+        resources=build_resources(settings),
         # In-process by default: a subprocess per step re-imports the whole code location.
         executor=dg.in_process_executor,
     )

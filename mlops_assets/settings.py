@@ -46,6 +46,21 @@ class ModelPolicy:
 
 
 @dataclass(frozen=True)
+class MonitoringPolicy:
+    """Drift measurement, the retraining triggers, the sensors' bounds and the alarm."""
+
+    drift_sample_rows: int = 100_000
+    drift_method: str = "wasserstein"
+    drift_column_threshold: float = 0.1
+    drift_share_threshold: float = 0.5
+    mape_threshold: float = 10.0
+    mape_consecutive_days: int = 3
+    sensor_max_runs_per_tick: int = 8
+    sensor_max_days_per_run: int = 31
+    alert_webhook_url: str = ""
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything a deployment may change; the code reads nothing else from the environment."""
 
@@ -73,6 +88,7 @@ class Settings:
     mlflow_experiment: str = "consumption_forecast"
     model_name: str = "consumption_forecaster"
     model: ModelPolicy = field(default_factory=ModelPolicy)
+    monitoring: MonitoringPolicy = field(default_factory=MonitoringPolicy)
 
     @property
     def tracking_uri(self) -> str:
@@ -115,6 +131,17 @@ class Settings:
             champion_tolerance=_number(env, "MLOPS_GATE_CHAMPION_TOLERANCE", 0.0),
             segment_tolerance=_number(env, "MLOPS_GATE_SEGMENT_TOLERANCE", 0.25),
         )
+        monitoring = MonitoringPolicy(
+            drift_sample_rows=_integer(env, "MLOPS_DRIFT_SAMPLE_ROWS", 100_000),
+            drift_method=env.get("MLOPS_DRIFT_METHOD") or "wasserstein",
+            drift_column_threshold=_number(env, "MLOPS_DRIFT_COLUMN_THRESHOLD", 0.1),
+            drift_share_threshold=_number(env, "MLOPS_DRIFT_SHARE_THRESHOLD", 0.5),
+            mape_threshold=_number(env, "MLOPS_MAPE_THRESHOLD", 10.0),
+            mape_consecutive_days=_integer(env, "MLOPS_MAPE_CONSECUTIVE_DAYS", 3),
+            sensor_max_runs_per_tick=_integer(env, "MLOPS_SENSOR_MAX_RUNS_PER_TICK", 8),
+            sensor_max_days_per_run=_integer(env, "MLOPS_SENSOR_MAX_DAYS_PER_RUN", 31),
+            alert_webhook_url=env.get("MLOPS_ALERT_WEBHOOK_URL") or "",
+        )
         try:
             source = Source(env.get("MLOPS_SOURCE") or Source.GENERATOR.value)
         except ValueError:
@@ -144,6 +171,7 @@ class Settings:
             mlflow_experiment=env.get("MLOPS_MLFLOW_EXPERIMENT") or "consumption_forecast",
             model_name=env.get("MLOPS_MODEL_NAME") or "consumption_forecaster",
             model=model,
+            monitoring=monitoring,
         )
 
 

@@ -36,6 +36,9 @@ def test_asset_graph_snapshot(definitions: dg.Definitions) -> None:
         "training_set": ["consumption_features", "staging/stg_consumption"],
         "candidate_model": ["training_set"],
         "champion_model": ["candidate_model"],
+        "batch_predictions": ["champion_model", "consumption_features"],
+        "prediction_performance": ["batch_predictions", "staging/stg_consumption"],
+        "drift_report": ["batch_predictions", "consumption_features"],
     }
 
 
@@ -48,7 +51,7 @@ def test_every_asset_is_described_owned_grouped_and_daily(definitions: dg.Defini
         node = graph.get(key)
         assert node.description, key
         assert node.owners, key
-        assert node.group_name in {"raw", "staging", "features", "model"}, key
+        assert node.group_name in {"raw", "staging", "features", "model", "predictions", "monitoring"}, key
         assert node.kinds, key
         if key.to_user_string() in UNPARTITIONED:
             assert node.partitions_def is None, key
@@ -90,7 +93,7 @@ def test_main_job_covers_the_whole_graph(definitions: dg.Definitions) -> None:
     assert job.asset_layer.executable_asset_keys == graph.get_all_asset_keys()
 
 
-def test_jobs_and_schedule(definitions: dg.Definitions) -> None:
+def test_jobs_and_schedules(definitions: dg.Definitions) -> None:
     job = definitions.resolve_job_def("ingestion_job")
     assert job.partitions_def is not None
     assert {k.to_user_string() for k in job.asset_layer.executable_asset_keys} == {
@@ -99,8 +102,30 @@ def test_jobs_and_schedule(definitions: dg.Definitions) -> None:
         "staging/stg_consumption",
         "staging/stg_weather",
     }
-    schedule = definitions.resolve_schedule_def("ingestion_job_schedule")
-    assert schedule.cron_schedule == "0 1 * * *"
+    daily = definitions.resolve_schedule_def("daily_job_schedule")
+    assert daily.cron_schedule == "0 1 * * *"
+    job = definitions.resolve_job_def(daily.job_name)
+    assert {k.to_user_string() for k in job.asset_layer.executable_asset_keys} == {
+        "raw_consumption",
+        "raw_weather",
+        "staging/stg_consumption",
+        "staging/stg_weather",
+        "consumption_features",
+        "online_features",
+        "batch_predictions",
+        "prediction_performance",
+        "drift_report",
+    }
+    weekly = definitions.resolve_schedule_def("weekly_retraining_schedule")
+    assert weekly.cron_schedule == "0 3 * * 1" and weekly.job_name == "training_job"
+    sensors = {s.name for s in definitions.sensors or []}
+    assert sensors == {
+        "landing_zone_sensor",
+        "inputs_complete_sensor",
+        "drift_retraining_sensor",
+        "performance_retraining_sensor",
+        "run_failure_alert_sensor",
+    }
 
 
 def test_the_candidate_model_is_guarded_by_a_blocking_gate(definitions: dg.Definitions) -> None:

@@ -38,6 +38,32 @@ training_job = dg.define_asset_job(
     executor_def=dg.in_process_executor,
 )
 
+# Every daily-partitioned asset: what one day of the pull architecture runs, and the target the
+# sensors request subsets of.
+DAILY = dg.AssetSelection.groups("raw", "staging", "predictions", "monitoring") | (
+    dg.AssetSelection.assets("consumption_features", "online_features")
+)
+# What depends on both staged inputs of a day: the message-based sensor runs this.
+DOWNSTREAM_OF_STAGING = [
+    dg.AssetKey(name)
+    for name in (
+        "consumption_features",
+        "online_features",
+        "batch_predictions",
+        "prediction_performance",
+        "drift_report",
+    )
+]
+
+daily_job = dg.define_asset_job(
+    "daily_job",
+    selection=DAILY,
+    partitions_def=daily_partitions,
+    description="One day (or a range) of the loop: ingest, stage, features, online store, batch "
+    "predictions, realised performance and drift.",
+    executor_def=dg.in_process_executor,
+)
+
 # The main job: every asset, for one day or a range, in one process (the quickstart runs it).
 full_pipeline_job = dg.define_asset_job(
     "full_pipeline_job",
@@ -48,8 +74,18 @@ full_pipeline_job = dg.define_asset_job(
     executor_def=dg.in_process_executor,
 )
 
-ingestion_schedule = dg.build_schedule_from_partitioned_job(
-    ingestion_job,
+daily_schedule = dg.build_schedule_from_partitioned_job(
+    daily_job,
     hour_of_day=1,
-    description="Pull architecture: every night at 01:00 UTC, ingest and stage yesterday.",
+    description="Pull architecture: every night at 01:00 UTC, run yesterday through ingestion, "
+    "features, the online store, predictions and monitoring.",
+)
+
+weekly_retraining_schedule = dg.ScheduleDefinition(
+    name="weekly_retraining_schedule",
+    job=training_job,
+    cron_schedule="0 3 * * 1",
+    execution_timezone="UTC",
+    tags={"trigger": "schedule", "trigger_reason": "weekly retraining, Monday 03:00 UTC"},
+    description="Pull architecture: retrain every Monday at 03:00 UTC; the gate decides.",
 )

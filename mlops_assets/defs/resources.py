@@ -13,6 +13,7 @@ from dagster_dbt import DbtCliResource
 
 from mlops_assets.defs.staging.project import DBT_EXECUTABLE, dbt_project
 from mlops_assets.feature_repo import offline
+from mlops_assets.lib.features import ENTITY, FEATURE_NAMES
 from mlops_assets.lib.forecasting import GatePolicy
 from mlops_assets.lib.generator import GeneratorConfig
 from mlops_assets.lib.ingest import IngestPolicy
@@ -107,6 +108,20 @@ class FeatureStoreResource(dg.ConfigurableResource):
             materialize_day(store, day)
         return {"days": len(days), "online_store": self.online_redis or "sqlite"}
 
+    def segments_on(self, day: date) -> list[str]:
+        """The segments with features for `day` in the offline store (empty if none)."""
+        path = offline.partition_path(self.offline_dir, day)
+        if not path.exists():
+            return []
+        return pl.read_parquet(path, columns=[ENTITY]).get_column(ENTITY).unique().to_list()
+
+    def features_for(self, entity_df: pl.DataFrame) -> pl.DataFrame:
+        """Point-in-time features for (segment, hour) rows: the join training uses."""
+        from mlops_assets.feature_repo.repo import TTL
+        from mlops_assets.feature_repo.retrieval import point_in_time_join
+
+        return point_in_time_join(entity_df, self.offline_dir, FEATURE_NAMES, TTL)
+
     def training_set(self, warehouse: Path, start: datetime, end: datetime) -> pl.DataFrame:
         """Labels of [start, end) joined point-in-time with the offline features."""
         from mlops_assets.feature_repo.retrieval import labelled_training_set
@@ -167,6 +182,16 @@ class ModelPolicyResource(dg.ConfigurableResource):
             champion_tolerance=self.champion_tolerance,
             segment_tolerance=self.segment_tolerance,
         )
+
+
+class MonitoringPolicyResource(dg.ConfigurableResource):
+    """How drift is measured and where reports go."""
+
+    reports_dir: str
+    reference_cache_dir: str
+    sample_rows: int = 100_000
+    method: str = "wasserstein"
+    column_threshold: float = 0.1
 
 
 class IngestPolicyResource(dg.ConfigurableResource):
@@ -233,5 +258,12 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
             ui_url=settings.mlflow_ui_url,
         ),
         "model_policy": ModelPolicyResource(**dataclasses.asdict(settings.model)),
+        "monitoring": MonitoringPolicyResource(
+            reports_dir=str(settings.data_dir / "reports"),
+            reference_cache_dir=str(settings.data_dir / "mlflow" / "reference_cache"),
+            sample_rows=settings.monitoring.drift_sample_rows,
+            method=settings.monitoring.drift_method,
+            column_threshold=settings.monitoring.drift_column_threshold,
+        ),
         "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE),
     }

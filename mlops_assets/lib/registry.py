@@ -18,6 +18,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import polars as pl
+
 if TYPE_CHECKING:
     import xgboost as xgb
     from mlflow import MlflowClient
@@ -28,6 +30,8 @@ PREVIOUS_CHAMPION = "previous_champion"
 MODEL_FILE = "model.ubj"
 EVALUATION_FILE = "evaluation.json"
 CONFIG_FILE = "training_config.json"
+# A sample of the training rows (features and the model's predictions): the drift reference.
+REFERENCE_FILE = "reference.parquet"
 
 
 class RegistryUnavailable(RuntimeError):
@@ -153,6 +157,11 @@ class Registry:
                 for name, figure in training.figures.items():
                     mlflow.log_figure(figure, f"plots/{name}.png")
                 mlflow.log_text(training.model_card, "model_card.md")
+                if training.reference is not None:
+                    with tempfile.TemporaryDirectory() as tmp:
+                        path = Path(tmp) / REFERENCE_FILE
+                        training.reference.write_parquet(path)
+                        mlflow.log_artifact(str(path))
                 mlflow.log_dict(training.evaluation, EVALUATION_FILE)
                 info = mlflow.xgboost.log_model(
                     training.booster,
@@ -246,6 +255,25 @@ class Registry:
         """What a reproduction needs: window, data version, hyperparameters, seed, split."""
         return self._json_artifact(run_id, CONFIG_FILE)
 
+    def reference(self, version: str, cache_dir: Path) -> pl.DataFrame:
+        """The drift reference logged with `version`, cached locally (versions never change)."""
+        cached = cache_dir / f"{self.model_name}-v{version}-{REFERENCE_FILE}"
+        if not cached.exists():
+            import mlflow.artifacts
+
+            run_id = self.version(version).run_id
+            with self._errors(f"download the reference of version {version}"):
+                cache_dir.mkdir(parents=True, exist_ok=True)
+                with tempfile.TemporaryDirectory(dir=cache_dir) as tmp:
+                    local = mlflow.artifacts.download_artifacts(
+                        run_id=run_id,
+                        artifact_path=REFERENCE_FILE,
+                        dst_path=tmp,
+                        tracking_uri=self.tracking_uri,
+                    )
+                    os.replace(local, cached)
+        return pl.read_parquet(cached)
+
     def _json_artifact(self, run_id: str, name: str) -> dict[str, Any]:
         import mlflow.artifacts
 
@@ -320,4 +348,5 @@ class TrainingRecord:
     model_card: str
     evaluation: dict[str, Any]
     config: dict[str, Any]
+    reference: pl.DataFrame | None
     input_example: Any  # pandas DataFrame of model features

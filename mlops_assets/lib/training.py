@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -234,6 +235,7 @@ def train_candidate(
             "evaluations": {k: v.to_json() for k, v in evaluations.items()},
         },
         config=training_config,
+        reference=reference_sample(split.train, fitted.booster, config.seed),
         input_example=pl.DataFrame(
             fc.design_matrix(sample), schema=list(fc.MODEL_FEATURES), orient="row"
         ).to_pandas(),
@@ -256,6 +258,15 @@ def train_candidate(
         seconds=time.perf_counter() - started,
         forecast_markdown=report.markdown_image(forecast, "forecast vs actual"),
     )
+
+
+REFERENCE_ROWS = 50_000
+
+
+def reference_sample(train: pl.DataFrame, booster: Any, seed: int) -> pl.DataFrame:
+    """Up to 50k training rows with the model's own predictions: what drift is measured against."""
+    sample = train.sample(min(train.height, REFERENCE_ROWS), seed=seed) if train.height else train
+    return sample.with_columns(pl.Series("prediction", fc.predict(booster, sample)))
 
 
 @dataclass(frozen=True)

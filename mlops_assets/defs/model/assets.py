@@ -21,7 +21,7 @@ GATE = "beats_baseline_and_champion"
 MLFLOW_RETRY = dg.RetryPolicy(max_retries=2, delay=2, backoff=dg.Backoff.EXPONENTIAL)
 
 
-def _registry_failure(error: Exception) -> dg.Failure:
+def registry_failure(error: Exception) -> dg.Failure:
     transient = isinstance(error, RegistryUnavailable)
     return dg.Failure(
         description=f"{error}. "
@@ -80,7 +80,7 @@ def candidate_model(
             log=context.log.info,
         )
     except (RegistryUnavailable, RegistryError) as error:
-        raise _registry_failure(error) from error
+        raise registry_failure(error) from error
     except training.TrainingDataError as error:
         raise dg.Failure(description=str(error), allow_retries=False) from error
     decision = result.decision
@@ -155,7 +155,7 @@ def champion_model(
         moved = registry.promote(version, reason=f"gate passed in Dagster run {context.run.run_id}")
         _, metrics, _ = registry.run_record(info.run_id)
     except (RegistryUnavailable, RegistryError) as error:
-        raise _registry_failure(error) from error
+        raise registry_failure(error) from error
     context.log.info(f"champion is now version {version} (previous: {moved['previous_champion']})")
     return dg.MaterializeResult(
         metadata={

@@ -1,0 +1,255 @@
+"""The event-driven retraining architectures as sensors: push (new landing files), message-based
+(a day runs once all its inputs are in), drift- and performance-triggered retraining, and the
+run-failure alarm. The decisions live in `lib/triggers.py`; these wrappers read Dagster state."""
+
+import json
+import urllib.request
+from datetime import UTC, datetime
+from pathlib import Path
+
+import dagster as dg
+
+from mlops_assets.defs.jobs import DOWNSTREAM_OF_STAGING, daily_job, ingestion_job, training_job
+from mlops_assets.lib import triggers
+from mlops_assets.settings import Settings
+
+STAGED = {
+    "consumption": dg.AssetKey(["staging", "stg_consumption"]),
+    "weather": dg.AssetKey(["staging", "stg_weather"]),
+}
+FIRST_DOWNSTREAM = dg.AssetKey("consumption_features")
+RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
+ACTIVE = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+]
+
+
+def _range_tags(first: str, last: str) -> dict[str, str]:
+    return {RANGE_START: first, RANGE_END: last}
+
+
+def _latest_by_partition(instance: dg.DagsterInstance, key: dg.AssetKey) -> dict[str, int]:
+    return instance.get_latest_storage_id_by_partition(
+        key, dg.DagsterEventType.ASSET_MATERIALIZATION
+    )
+
+
+def _training_in_flight(instance: dg.DagsterInstance) -> bool:
+    runs = instance.get_run_records(
+        dg.RunsFilter(job_name=training_job.name, statuses=ACTIVE), limit=1
+    )
+    return bool(runs)
+
+
+def build_sensors(settings: Settings) -> list[dg.SensorDefinition]:
+    policy = settings.monitoring
+    landing_dir = settings.landing_dir
+
+    @dg.sensor(
+        name="landing_zone_sensor",
+        job=ingestion_job,
+        minimum_interval_seconds=30,
+        description="Push: new files in the landing zone request ingestion of their dataset and "
+        "days (one ranged run per dataset and run of consecutive days, bounded per tick).",
+    )
+    def landing_zone_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+        after = triggers.Watermark.decode(context.cursor)
+        batch = triggers.scan_landing(
+            triggers.list_landing(landing_dir),
+            after,
+            max_runs=policy.sensor_max_runs_per_tick,
+            max_days_per_run=policy.sensor_max_days_per_run,
+        )
+        for name, reason in batch.skipped:
+            context.log.warning(f"landing zone: skipped {landing_dir / name}: {reason}")
+        requests = [
+            dg.RunRequest(
+                run_key=f"landing:{dataset}:{first}:{last}:{batch.watermark.encode()}",
+                asset_selection=[dg.AssetKey(f"raw_{dataset}"), STAGED[dataset]],
+                tags={
+                    **_range_tags(first.isoformat(), last.isoformat()),
+                    "trigger": "push",
+                    "trigger_reason": f"{sum(f.dataset == dataset for f in batch.files)} new "
+                    f"{dataset} file(s) in {landing_dir}",
+                },
+            )
+            for dataset, ranges in batch.ranges(policy.sensor_max_days_per_run).items()
+            for first, last in ranges
+        ]
+        if batch.remaining:
+            context.log.info(f"{batch.remaining} new file(s) left for the next tick")
+        if not requests:
+            return dg.SensorResult(
+                skip_reason=f"no new files in {landing_dir}", cursor=batch.watermark.encode()
+            )
+        return dg.SensorResult(run_requests=requests, cursor=batch.watermark.encode())
+
+    @dg.sensor(
+        name="inputs_complete_sensor",
+        job=daily_job,
+        minimum_interval_seconds=30,
+        description="Message-based: a day's features, predictions and monitoring run once both "
+        "its consumption and weather are staged; a late or re-sent input re-runs only that "
+        "day's downstream assets.",
+    )
+    def inputs_complete_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+        instance = context.instance
+        ready = triggers.ready_days(
+            {name: _latest_by_partition(instance, key) for name, key in STAGED.items()},
+            _latest_by_partition(instance, FIRST_DOWNSTREAM),
+        )
+        if not ready:
+            return dg.SkipReason("no day has new, complete inputs")
+        days = [datetime.fromisoformat(d).date() for d in ready]
+        ranges = triggers.day_ranges(days, policy.sensor_max_days_per_run)
+        requests = []
+        for first, last in ranges[: policy.sensor_max_runs_per_tick]:
+            keys = [d for d in ready if first.isoformat() <= d <= last.isoformat()]
+            newest = max(ready[d] for d in keys)
+            requests.append(
+                dg.RunRequest(
+                    run_key=f"inputs:{first}:{last}:{newest}",
+                    asset_selection=DOWNSTREAM_OF_STAGING,
+                    tags={
+                        **_range_tags(first.isoformat(), last.isoformat()),
+                        "trigger": "message",
+                        "trigger_reason": f"consumption and weather staged for {first}..{last}",
+                    },
+                )
+            )
+        return dg.SensorResult(run_requests=requests)
+
+    @dg.sensor(
+        name="drift_retraining_sensor",
+        job=training_job,
+        minimum_interval_seconds=60,
+        description="Drift-triggered: retrain when a drift report's share of drifted columns "
+        f"reaches MLOPS_DRIFT_SHARE_THRESHOLD ({policy.drift_share_threshold}).",
+    )
+    def drift_retraining_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+        after = int(context.cursor or 0)
+        records = context.instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=dg.AssetKey("drift_report"), after_storage_id=after),
+            limit=100,
+            ascending=True,
+        ).records
+        if not records:
+            return dg.SensorResult(skip_reason="no new drift report", cursor=str(after))
+        cursor = str(max(r.storage_id for r in records))
+        found = []
+        for record in records:
+            meta = record.asset_materialization.metadata  # type: ignore[union-attr]
+            share = float(meta["drift_share"].value)  # type: ignore[arg-type]
+            columns = list(meta["drifted_columns"].value)  # type: ignore[arg-type]
+            trigger = triggers.drift_trigger(
+                record.partition_key or "", share, columns, policy.drift_share_threshold
+            )
+            if trigger:
+                found.append((record.storage_id, trigger))
+        if not found:
+            return dg.SensorResult(
+                skip_reason=f"{len(records)} new report(s), none at or above the threshold "
+                f"{policy.drift_share_threshold}",
+                cursor=cursor,
+            )
+        if _training_in_flight(context.instance):
+            return dg.SensorResult(skip_reason="drift found, but a training run is in flight")
+        storage_id, trigger = found[-1]
+        context.log.info(trigger.reason)
+        return dg.SensorResult(
+            run_requests=[
+                dg.RunRequest(
+                    run_key=f"drift:{storage_id}",
+                    tags={**trigger.tags, "trigger_reason": trigger.reason[:250]},
+                )
+            ],
+            cursor=cursor,
+        )
+
+    @dg.sensor(
+        name="performance_retraining_sensor",
+        job=training_job,
+        minimum_interval_seconds=60,
+        description="Performance-triggered: retrain when the champion's realised MAPE exceeds "
+        f"MLOPS_MAPE_THRESHOLD ({policy.mape_threshold}%) for MLOPS_MAPE_CONSECUTIVE_DAYS "
+        f"({policy.mape_consecutive_days}) days in a row.",
+    )
+    def performance_retraining_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+        records = context.instance.fetch_materializations(
+            dg.AssetKey("prediction_performance"), limit=policy.mape_consecutive_days * 4
+        ).records
+        latest: dict[str, float] = {}
+        for record in records:  # newest first: keep each day's latest figure
+            meta = record.asset_materialization.metadata  # type: ignore[union-attr]
+            if record.partition_key and record.partition_key not in latest:
+                latest[record.partition_key] = float(meta["champion_mape"].value)  # type: ignore[arg-type]
+        trigger = triggers.performance_trigger(
+            list(latest.items()), policy.mape_threshold, policy.mape_consecutive_days
+        )
+        if trigger is None:
+            return dg.SkipReason("realised MAPE is within the threshold")
+        key = f"performance:{trigger.tags['last_partition']}"
+        if context.cursor == key:
+            return dg.SkipReason(f"already requested retraining for {key}")
+        if _training_in_flight(context.instance):
+            return dg.SkipReason("error too high, but a training run is in flight")
+        context.log.info(trigger.reason)
+        return dg.SensorResult(
+            run_requests=[
+                dg.RunRequest(
+                    run_key=key, tags={**trigger.tags, "trigger_reason": trigger.reason[:250]}
+                )
+            ],
+            cursor=key,
+        )
+
+    alerts_file = settings.data_dir / "alerts" / "alerts.jsonl"
+
+    @dg.run_failure_sensor(
+        name="run_failure_alert_sensor",
+        monitor_all_code_locations=False,
+        minimum_interval_seconds=30,
+        description="Alarm: every failed run is written to data/alerts/alerts.jsonl and the log, "
+        "and posted to MLOPS_ALERT_WEBHOOK_URL when set.",
+    )
+    def run_failure_alert_sensor(context: dg.RunFailureSensorContext) -> None:
+        alert = {
+            "at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "run_id": context.dagster_run.run_id,
+            "job": context.dagster_run.job_name,
+            "trigger": context.dagster_run.tags.get("trigger", "manual"),
+            "message": context.failure_event.message or "",
+        }
+        write_alert(alerts_file, alert, policy.alert_webhook_url, context.log)
+
+    return [
+        landing_zone_sensor,
+        inputs_complete_sensor,
+        drift_retraining_sensor,
+        performance_retraining_sensor,
+        run_failure_alert_sensor,
+    ]
+
+
+def write_alert(path: Path, alert: dict[str, str], webhook_url: str, log: object) -> None:
+    """Append the alert as one JSON line; post it to the webhook, never failing the sensor."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as f:
+        f.write(json.dumps(alert) + "\n")
+    log.error(f"ALERT run {alert['run_id']} of {alert['job']} failed: {alert['message']}")  # type: ignore[attr-defined]
+    if not webhook_url:
+        return
+    request = urllib.request.Request(
+        webhook_url,
+        data=json.dumps(alert).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=5):
+            pass
+    except OSError as error:
+        log.warning(f"alert webhook {webhook_url} failed: {error}")  # type: ignore[attr-defined]

@@ -1,0 +1,100 @@
+"""Batch predictions: each day's 24 hourly forecasts for every segment from the champion, with
+shadow predictions of the challenger beside them."""
+
+from datetime import date
+
+import dagster as dg
+import polars as pl
+
+from mlops_assets.defs.features.assets import consumption_features
+from mlops_assets.defs.model.assets import champion_model, registry_failure
+from mlops_assets.defs.partitions import daily_partitions
+from mlops_assets.defs.resources import FeatureStoreResource, LakeResource, ModelRegistryResource
+from mlops_assets.feature_repo.repo import OWNER
+from mlops_assets.lib import scoring
+from mlops_assets.lib.markdown import markdown_table
+from mlops_assets.lib.registry import (
+    CHALLENGER,
+    CHAMPION,
+    Registry,
+    RegistryError,
+    RegistryUnavailable,
+)
+
+PREDICTIONS_TABLE = "predictions"
+
+
+def _models(registry: Registry) -> list[scoring.ScoringModel]:
+    champion = registry.by_alias(CHAMPION)
+    if champion is None:
+        raise dg.Failure(
+            description=f"{registry.model_name} has no champion yet: materialize candidate_model "
+            "and champion_model (training_job) before scoring",
+            allow_retries=False,
+        )
+    models = [
+        scoring.ScoringModel("champion", champion.version, registry.load_booster(champion.version))
+    ]
+    challenger = registry.by_alias(CHALLENGER)
+    if challenger is not None and challenger.version != champion.version:
+        booster = registry.load_booster(challenger.version)
+        models.append(scoring.ScoringModel("challenger", challenger.version, booster))
+    return models
+
+
+@dg.asset(
+    description="Day-ahead forecasts of every segment's 24 hours from the champion (and shadow "
+    "forecasts of the challenger), features read point-in-time from the feature store; Parquet "
+    "in the lake, one file per day, each row stamped with its model version.",
+    deps=[consumption_features, champion_model],
+    partitions_def=daily_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    group_name="predictions",
+    owners=[OWNER],
+    kinds={"xgboost", "parquet", "feast"},
+    code_version="1",
+    retry_policy=dg.RetryPolicy(max_retries=2, delay=2, backoff=dg.Backoff.EXPONENTIAL),
+)
+def batch_predictions(
+    context: dg.AssetExecutionContext,
+    feature_store: FeatureStoreResource,
+    model_registry: ModelRegistryResource,
+    lake: LakeResource,
+) -> dg.MaterializeResult:
+    try:
+        models = _models(model_registry.registry())
+    except (RegistryUnavailable, RegistryError) as error:
+        raise registry_failure(error) from error
+    days = [date.fromisoformat(k) for k in context.partition_keys]
+    written, frames = [], []
+    for i, day in enumerate(days, 1):
+        segments = feature_store.segments_on(day)
+        if not segments:
+            raise dg.Failure(
+                description=f"batch_predictions partition {day}: the offline store has no "
+                f"features for {day}; materialize consumption_features for it first",
+                allow_retries=False,
+            )
+        features = feature_store.features_for(scoring.day_entities(segments, day))
+        frame = scoring.score_day(features, models, day)
+        written.append(lake.lake().write(PREDICTIONS_TABLE, day, frame))
+        frames.append(frame)
+        context.log.info(f"[{i}/{len(days)}] {day}: {frame.height} forecasts -> {written[-1]}")
+    everything = pl.concat(frames)
+    champion = everything.filter(pl.col(scoring.ROLE) == "champion")
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": everything.height,
+            "days": len(days),
+            "segments": champion.get_column("segment_id").n_unique(),
+            "champion_version": models[0].version,
+            "challenger_version": models[1].version if len(models) > 1 else "none",
+            "mean_forecast_kwh": float(champion.get_column(scoring.PREDICTION).mean() or 0.0),  # type: ignore[arg-type]
+            "path": dg.MetadataValue.path(str(written[-1])),
+            "query": dg.MetadataValue.md(
+                f"```sql\nselect * from read_parquet('{lake.lake().glob(PREDICTIONS_TABLE)}', "
+                "hive_partitioning = true)\n```"
+            ),
+            "preview": dg.MetadataValue.md(markdown_table(champion.head(5))),
+        }
+    )

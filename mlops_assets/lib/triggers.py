@@ -1,0 +1,183 @@
+"""The decisions behind the sensors, as plain functions: which landing files are new, which days
+have all their inputs, and when drift or realised error calls for retraining. No Dagster here."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+
+from mlops_assets.lib.landing_zone import FILE_NAME
+
+DATASETS = ("consumption", "weather")
+
+
+@dataclass(frozen=True, order=True)
+class Watermark:
+    """Files are ordered by (modification time, name); everything up to the mark was handled."""
+
+    mtime_ns: int = -1
+    name: str = ""
+
+    def encode(self) -> str:
+        return f"{self.mtime_ns}:{self.name}"
+
+    @classmethod
+    def decode(cls, cursor: str | None) -> Watermark:
+        if not cursor:
+            return cls()
+        mtime, _, name = cursor.partition(":")
+        return cls(int(mtime), name)
+
+
+@dataclass(frozen=True)
+class Landed:
+    dataset: str
+    day: date
+    name: str
+    mark: Watermark
+
+
+@dataclass
+class LandingBatch:
+    """What one sensor tick takes from the landing zone."""
+
+    files: list[Landed] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (file name, why)
+    watermark: Watermark = field(default_factory=Watermark)
+    remaining: int = 0  # new files left for the next tick
+
+    def ranges(self, max_days: int) -> dict[str, list[tuple[date, date]]]:
+        by_dataset: dict[str, set[date]] = {}
+        for f in self.files:
+            by_dataset.setdefault(f.dataset, set()).add(f.day)
+        return {ds: day_ranges(days, max_days) for ds, days in sorted(by_dataset.items())}
+
+
+def day_ranges(days: Iterable[date], max_days: int) -> list[tuple[date, date]]:
+    """Contiguous runs of days, each at most `max_days` long: one run request per range."""
+    ranges: list[tuple[date, date]] = []
+    for day in sorted(set(days)):
+        if ranges:
+            first, last = ranges[-1]
+            if day == last + timedelta(days=1) and (day - first).days < max_days:
+                ranges[-1] = (first, day)
+                continue
+        ranges.append((day, day))
+    return ranges
+
+
+def scan_landing(
+    entries: Iterable[tuple[str, int]],
+    after: Watermark,
+    *,
+    datasets: Sequence[str] = DATASETS,
+    max_runs: int,
+    max_days_per_run: int,
+) -> LandingBatch:
+    """New files after the watermark, oldest first, taken until the runs they need would exceed
+    `max_runs`; names that break the naming rule are skipped with a reason, never fatal."""
+    new = sorted(
+        (Watermark(mtime, name), name) for name, mtime in entries if Watermark(mtime, name) > after
+    )
+    batch = LandingBatch(watermark=after)
+    days: dict[str, set[date]] = {}
+    for index, (mark, name) in enumerate(new):
+        match = FILE_NAME.match(name)
+        reason = None
+        if match is None:
+            reason = "name does not follow <dataset>_<YYYY-MM-DD>[_<tag>].<csv|parquet|json>"
+        elif match["dataset"] not in datasets:
+            reason = f"unknown dataset {match['dataset']!r}; expected one of {list(datasets)}"
+        else:
+            try:
+                day = date.fromisoformat(match["day"])
+            except ValueError:
+                reason = f"{match['day']!r} is not a date"
+        if reason:
+            batch.skipped.append((name, reason))
+            batch.watermark = mark
+            continue
+        dataset = match["dataset"]  # type: ignore[index]
+        trial = {ds: set(d) for ds, d in days.items()}
+        trial.setdefault(dataset, set()).add(day)
+        runs = sum(len(day_ranges(d, max_days_per_run)) for d in trial.values())
+        if runs > max_runs:
+            batch.remaining = len(new) - index
+            break
+        days = trial
+        batch.files.append(Landed(dataset, day, name, mark))
+        batch.watermark = mark
+    return batch
+
+
+def list_landing(landing_dir: Path) -> list[tuple[str, int]]:
+    """(name, mtime_ns) of every file in the landing folder: one scandir, no reading."""
+    if not landing_dir.exists():
+        return []
+    with os.scandir(landing_dir) as entries:
+        return [(e.name, e.stat().st_mtime_ns) for e in entries if e.is_file()]
+
+
+def ready_days(inputs: Mapping[str, Mapping[str, int]], done: Mapping[str, int]) -> dict[str, int]:
+    """Days (partition keys) whose every input is materialized and newer than the day's
+    downstream: {day: newest input storage id}. A late input makes its day ready again."""
+    keys = set.intersection(*(set(ids) for ids in inputs.values())) if inputs else set()
+    ready = {}
+    for day in keys:
+        newest = max(ids[day] for ids in inputs.values())
+        if newest > done.get(day, -1):
+            ready[day] = newest
+    return dict(sorted(ready.items()))
+
+
+@dataclass(frozen=True)
+class Trigger:
+    reason: str
+    tags: dict[str, str]
+
+
+def drift_trigger(
+    day: str, share: float, columns: Sequence[str], threshold: float
+) -> Trigger | None:
+    """Retrain when the share of drifted monitored columns reaches the threshold."""
+    if share < threshold:
+        return None
+    return Trigger(
+        reason=f"drift share {share:.2f} >= {threshold:.2f} on {day} ({', '.join(columns)})",
+        tags={
+            "trigger": "drift",
+            "drift_partition": day,
+            "drift_share": f"{share:.3f}",
+            "drift_threshold": f"{threshold:.3f}",
+            "drifted_columns": ",".join(columns)[:200],
+        },
+    )
+
+
+def performance_trigger(
+    daily_mape: Sequence[tuple[str, float]], threshold: float, consecutive_days: int
+) -> Trigger | None:
+    """Retrain when the champion's realised MAPE exceeded the threshold on each of the last
+    `consecutive_days` days (in partition order, no gaps)."""
+    recent = sorted(daily_mape)[-consecutive_days:]
+    if len(recent) < consecutive_days:
+        return None
+    days = [date.fromisoformat(d) for d, _ in recent]
+    if (days[-1] - days[0]).days != consecutive_days - 1:
+        return None
+    if not all(mape > threshold for _, mape in recent):
+        return None
+    values = ", ".join(f"{d} {m:.1f}%" for d, m in recent)
+    return Trigger(
+        reason=f"champion MAPE above {threshold:.1f}% for {consecutive_days} days: {values}",
+        tags={
+            "trigger": "performance",
+            "mape_threshold": f"{threshold:.2f}",
+            "consecutive_days": str(consecutive_days),
+            "mape_by_day": values[:200],
+            "last_partition": recent[-1][0],
+        },
+    )
