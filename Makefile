@@ -9,7 +9,7 @@ export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 # dagster-dbt and `dagster dev` call `dbt` by name: use the venv without activating it.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: quickstart test dev mlflow lint format bench validate clean
+.PHONY: quickstart test dev demo mlflow lint format bench validate clean
 
 quickstart: $(STAMP) $(MANIFEST)  ## set up, then materialize every asset for the last 28 days
 	$(BIN)/mlops-assets quickstart
@@ -19,6 +19,9 @@ test: $(STAMP) $(MANIFEST)  ## run the test suite
 
 dev: $(STAMP) $(MANIFEST)  ## open the Dagster UI on the local instance (http://127.0.0.1:3000)
 	$(BIN)/dagster dev --host 127.0.0.1
+
+demo: $(STAMP) $(MANIFEST)  ## the UI with the landing zone as source and every sensor on (see README)
+	MLOPS_SOURCE=landing MLOPS_AUTOMATION=on $(BIN)/dagster dev --host 127.0.0.1
 
 mlflow: $(STAMP)  ## open the MLflow UI on the embedded store (http://127.0.0.1:5000)
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/data/mlflow/mlflow.db --host 127.0.0.1 --port 5000

@@ -10,6 +10,7 @@ import os
 import platform
 import time
 
+import drift
 import feature_store
 import features
 import load_time
@@ -53,6 +54,7 @@ def main() -> None:
     print(load_time.run(repeats=3 if args.quick else 5, with_validate=not args.quick))
     print(feature_store.run(quick=args.quick))
     print(training.run(quick=args.quick))
+    print(drift.run(quick=args.quick))
     print(f"\nTotal bench time: {time.perf_counter() - started:.0f} s")
 
 

@@ -36,6 +36,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     quick.add_argument("--force", action="store_true", help="re-run days already materialized")
     quick.set_defaults(run=_quickstart)
 
+    sim = commands.add_parser(
+        "simulate",
+        help="drop the next day(s) of files into the landing zone, as if time passed",
+    )
+    sim.add_argument("--days", type=int, default=1, help="how many days (default 1)")
+    sim.add_argument(
+        "--start", type=date.fromisoformat, help="default: day after the lake's newest"
+    )
+    sim.add_argument("--drift-level", type=float, default=0.0, help="relative shift, 0.4=+40%%")
+    sim.add_argument("--drift-types", help="comma-separated consumer types (default: all)")
+    sim.add_argument("--weather-only", action="store_true", help="re-send weather (late arrival)")
+    sim.set_defaults(run=_simulate)
+
     rollback = commands.add_parser(
         "rollback", help="give the champion alias back to the previous champion"
     )
@@ -232,6 +245,75 @@ def _reproduce(args: argparse.Namespace) -> int:
     return 0 if result.reproduced else 1
 
 
+def _simulate(args: argparse.Namespace) -> int:
+    from mlops_assets.lib.lake import Lake
+
+    settings = Settings.from_env()
+    known = Lake(settings.lake_dir).days("raw_consumption")
+    start = args.start or (known[-1] + timedelta(days=1) if known else None)
+    if start is None:
+        raise SystemExit("the lake is empty: run `mlops-assets quickstart` first, or pass --start")
+    end = start + timedelta(days=args.days - 1)
+    yesterday = datetime.now(UTC).date() - timedelta(days=1)
+    if end > yesterday:
+        raise SystemExit(
+            f"{end} has no daily partition yet (the newest is {yesterday}). Build history that "
+            f"ends earlier, e.g. `mlops-assets quickstart --end {yesterday - timedelta(days=10)}`"
+        )
+    types = tuple(int(t) for t in args.drift_types.split(",")) if args.drift_types else None
+    drift = (
+        (Drift(start=start, consumer_types=types, level_shift=args.drift_level),)
+        if args.drift_level
+        else ()
+    )
+    config = GeneratorConfig(
+        seed=settings.generator_seed,
+        price_areas=settings.price_areas,
+        n_consumer_types=settings.n_consumer_types,
+        drift=drift,
+    )
+    datasets = ["weather"] if args.weather_only else ["consumption", "weather"]
+    write_landing_days(settings.landing_dir, start, end, config, None, datasets, "parquet")
+    print(
+        f"landed {start} .. {end} ({', '.join(datasets)}"
+        f"{f', drift +{args.drift_level:.0%}' if drift else ''}) in {settings.landing_dir}.\n"
+        "With MLOPS_SOURCE=landing and the sensors on (`make demo`), watch in the UI: "
+        "landing_zone_sensor ingests, inputs_complete_sensor runs features, predictions and "
+        "monitoring, and the drift/performance sensors request training_job when thresholds "
+        "are crossed."
+    )
+    return 0
+
+
+def write_landing_days(
+    landing_dir: Path,
+    start: date,
+    end: date,
+    config: GeneratorConfig,
+    defects: Defects | None,
+    datasets: Sequence[str],
+    fmt: str,
+) -> None:
+    """Generated files for every day in [start, end] and dataset, named by the landing rule."""
+    n_days = (end - start).days + 1
+    if n_days < 1:
+        raise SystemExit("--end must not be before --start")
+    progress = Progress(n_days * len(datasets), f"generating into {landing_dir}")
+    for i in range(n_days):
+        day = start + timedelta(days=i)
+        window = day_window(day)
+        for dataset in datasets:
+            if dataset == "consumption":
+                frame = generate_consumption(*window, config, defects)
+            elif dataset == "weather":
+                frame = generate_weather(*window, config)
+            else:
+                raise SystemExit(f"unknown dataset {dataset!r}; use consumption and/or weather")
+            path = landing_zone.landing_path(landing_dir, dataset, day, fmt)
+            landing_zone.write_file(frame, path)
+            progress.advance(path.name)
+
+
 def _generate(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     landing_dir = args.landing_dir or settings.landing_dir
@@ -251,23 +333,15 @@ def _generate(args: argparse.Namespace) -> int:
         wrong_types=tuple(args.wrong_type),
     )
     datasets = [d.strip() for d in args.datasets.split(",") if d.strip()]
-    n_days = (args.end - args.start).days + 1
-    if n_days < 1:
-        raise SystemExit("--end must not be before --start")
-    progress = Progress(n_days * len(datasets), f"generating into {landing_dir}")
-    for i in range(n_days):
-        day = args.start + timedelta(days=i)
-        start, end = day_window(day)
-        for dataset in datasets:
-            if dataset == "consumption":
-                frame = generate_consumption(start, end, config, defects if defects.any else None)
-            elif dataset == "weather":
-                frame = generate_weather(start, end, config)
-            else:
-                raise SystemExit(f"unknown dataset {dataset!r}; use consumption and/or weather")
-            path = landing_zone.landing_path(landing_dir, dataset, day, args.format)
-            landing_zone.write_file(frame, path)
-            progress.advance(path.name)
+    write_landing_days(
+        landing_dir,
+        args.start,
+        args.end,
+        config,
+        defects if defects.any else None,
+        datasets,
+        args.format,
+    )
     return 0
 
 

@@ -88,6 +88,8 @@ class Settings:
     mlflow_experiment: str = "consumption_forecast"
     model_name: str = "consumption_forecaster"
     model: ModelPolicy = field(default_factory=ModelPolicy)
+    # Sensors and schedules start switched off unless MLOPS_AUTOMATION=on (the demo sets it).
+    automation_on: bool = False
     monitoring: MonitoringPolicy = field(default_factory=MonitoringPolicy)
 
     @property
@@ -171,6 +173,7 @@ class Settings:
             mlflow_experiment=env.get("MLOPS_MLFLOW_EXPERIMENT") or "consumption_forecast",
             model_name=env.get("MLOPS_MODEL_NAME") or "consumption_forecaster",
             model=model,
+            automation_on=_flag(env, "MLOPS_AUTOMATION"),
             monitoring=monitoring,
         )
 
@@ -196,6 +199,13 @@ def _integer(env: Mapping[str, str], name: str, default: int) -> int:
     if not value.is_integer():
         raise ValueError(f"{name}={env[name]!r} is not a whole number")
     return int(value)
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    raw = (env.get(name) or "off").strip().lower()
+    if raw not in {"on", "off", "true", "false", "1", "0"}:
+        raise ValueError(f"{name}={env[name]!r} is not a switch; use on or off")
+    return raw in {"on", "true", "1"}
 
 
 def _date(env: Mapping[str, str], name: str, default: date) -> date:

@@ -51,7 +51,14 @@ def test_every_asset_is_described_owned_grouped_and_daily(definitions: dg.Defini
         node = graph.get(key)
         assert node.description, key
         assert node.owners, key
-        assert node.group_name in {"raw", "staging", "features", "model", "predictions", "monitoring"}, key
+        assert node.group_name in {
+            "raw",
+            "staging",
+            "features",
+            "model",
+            "predictions",
+            "monitoring",
+        }, key
         assert node.kinds, key
         if key.to_user_string() in UNPARTITIONED:
             assert node.partitions_def is None, key

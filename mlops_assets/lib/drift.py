@@ -142,8 +142,7 @@ def _run_report(
     threshold: float,
     html_path: Path | None,
 ) -> Any:
-    """Evidently's snapshot: the full preset when a person reads the HTML, else one metric per
-    column."""
+    """Evidently's snapshot: the full preset for the HTML, else one ValueDrift per column."""
     from evidently import DataDefinition, Dataset, Report
     from evidently.metrics import ValueDrift
     from evidently.presets import DataDriftPreset

@@ -59,7 +59,10 @@ def score_day(features: pl.DataFrame, models: Sequence[ScoringModel], day: date)
         .with_columns(
             pl.lit(model.role).alias(ROLE),
             pl.lit(model.version).alias(VERSION),
-            pl.Series(PREDICTION, fc.predict(model.booster, features), dtype=pl.Float64),
+            # No level (too little history) means no forecast: null, never NaN.
+            pl.Series(PREDICTION, fc.predict(model.booster, features), dtype=pl.Float64).fill_nan(
+                None
+            ),
             pl.lit(origin).dt.cast_time_unit("us").alias("origin"),
         )
         for model in models

@@ -150,5 +150,5 @@ def test_missing_columns_are_named(reference: pl.DataFrame) -> None:
 
 
 def test_non_numeric_column_is_refused(reference: pl.DataFrame) -> None:
-    with pytest.raises(ValueError, match="non-numeric.*price_area"):
+    with pytest.raises(ValueError, match=r"non-numeric.*price_area"):
         drift_report(reference, reference, ["price_area", "lag_24h"])

@@ -46,12 +46,16 @@ def _training_in_flight(instance: dg.DagsterInstance) -> bool:
 
 def build_sensors(settings: Settings) -> list[dg.SensorDefinition]:
     policy = settings.monitoring
+    status = (
+        dg.DefaultSensorStatus.RUNNING if settings.automation_on else dg.DefaultSensorStatus.STOPPED
+    )
     landing_dir = settings.landing_dir
 
     @dg.sensor(
         name="landing_zone_sensor",
         job=ingestion_job,
         minimum_interval_seconds=30,
+        default_status=status,
         description="Push: new files in the landing zone request ingestion of their dataset and "
         "days (one ranged run per dataset and run of consecutive days, bounded per tick).",
     )
@@ -91,6 +95,7 @@ def build_sensors(settings: Settings) -> list[dg.SensorDefinition]:
         name="inputs_complete_sensor",
         job=daily_job,
         minimum_interval_seconds=30,
+        default_status=status,
         description="Message-based: a day's features, predictions and monitoring run once both "
         "its consumption and weather are staged; a late or re-sent input re-runs only that "
         "day's downstream assets.",
@@ -126,11 +131,19 @@ def build_sensors(settings: Settings) -> list[dg.SensorDefinition]:
         name="drift_retraining_sensor",
         job=training_job,
         minimum_interval_seconds=60,
+        default_status=status,
         description="Drift-triggered: retrain when a drift report's share of drifted columns "
         f"reaches MLOPS_DRIFT_SHARE_THRESHOLD ({policy.drift_share_threshold}).",
     )
     def drift_retraining_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
-        after = int(context.cursor or 0)
+        if context.cursor is None:
+            # Start after the reports that exist when the sensor is first switched on.
+            latest = context.instance.fetch_materializations(
+                dg.AssetKey("drift_report"), limit=1
+            ).records
+            start = str(latest[0].storage_id) if latest else "0"
+            return dg.SensorResult(skip_reason="starting after existing reports", cursor=start)
+        after = int(context.cursor)
         records = context.instance.fetch_materializations(
             dg.AssetRecordsFilter(asset_key=dg.AssetKey("drift_report"), after_storage_id=after),
             limit=100,
@@ -142,6 +155,8 @@ def build_sensors(settings: Settings) -> list[dg.SensorDefinition]:
         found = []
         for record in records:
             meta = record.asset_materialization.metadata  # type: ignore[union-attr]
+            if "drift_share" not in meta:
+                continue  # a day skipped for lack of history
             share = float(meta["drift_share"].value)  # type: ignore[arg-type]
             columns = list(meta["drifted_columns"].value)  # type: ignore[arg-type]
             trigger = triggers.drift_trigger(
@@ -173,6 +188,7 @@ def build_sensors(settings: Settings) -> list[dg.SensorDefinition]:
         name="performance_retraining_sensor",
         job=training_job,
         minimum_interval_seconds=60,
+        default_status=status,
         description="Performance-triggered: retrain when the champion's realised MAPE exceeds "
         f"MLOPS_MAPE_THRESHOLD ({policy.mape_threshold}%) for MLOPS_MAPE_CONSECUTIVE_DAYS "
         f"({policy.mape_consecutive_days}) days in a row.",
@@ -184,6 +200,8 @@ def build_sensors(settings: Settings) -> list[dg.SensorDefinition]:
         latest: dict[str, float] = {}
         for record in records:  # newest first: keep each day's latest figure
             meta = record.asset_materialization.metadata  # type: ignore[union-attr]
+            if "champion_mape" not in meta:
+                continue
             if record.partition_key and record.partition_key not in latest:
                 latest[record.partition_key] = float(meta["champion_mape"].value)  # type: ignore[arg-type]
         trigger = triggers.performance_trigger(
@@ -212,6 +230,7 @@ def build_sensors(settings: Settings) -> list[dg.SensorDefinition]:
         name="run_failure_alert_sensor",
         monitor_all_code_locations=False,
         minimum_interval_seconds=30,
+        default_status=status,
         description="Alarm: every failed run is written to data/alerts/alerts.jsonl and the log, "
         "and posted to MLOPS_ALERT_WEBHOOK_URL when set.",
     )

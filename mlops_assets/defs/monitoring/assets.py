@@ -101,8 +101,13 @@ def prediction_performance(
         rows = scoring.performance_rows(day, scores)
         path = store.write(PERFORMANCE_TABLE, day, rows)
         champion = scores["champion"]
+        if champion.overall["rows"] == 0:
+            context.log.warning(f"{day}: the champion had no forecast with full features")
+            metadata_by_day[day] = {"status": "skipped: no forecast with full features"}
+            continue
         worst = champion.per_segment.sort("mape", descending=True).head(5)
         metadata = {
+            "status": "scored",
             "champion_mae": champion.overall["mae"],
             "champion_mape": champion.overall["mape"],
             "champion_version": predictions.filter(pl.col(scoring.ROLE) == "champion").item(
@@ -165,6 +170,12 @@ def drift_report(
             ),
             on=[ENTITY, TIMESTAMP],
         )
+        # Only rows with their full history compare like for like with the training reference.
+        current = current.with_columns(pl.col("prediction").fill_nan(None)).drop_nulls(MONITORED)
+        if current.is_empty():
+            context.log.warning(f"{day}: no row has every monitored feature yet; no drift report")
+            metadata_by_day[day] = {"status": "skipped: not enough history for the features"}
+            continue
         html = Path(monitoring.reports_dir) / f"drift_{day.isoformat()}.html"
         result = evidently_drift(
             reference,
@@ -180,6 +191,7 @@ def drift_report(
             f"({result.share_drifted:.2f}) vs champion v{champion.version}"
         )
         metadata_by_day[day] = {
+            "status": "compared",
             "drift_share": result.share_drifted,
             "drifted_columns": dg.MetadataValue.json(result.drifted_columns),
             "n_drifted": result.n_drifted,

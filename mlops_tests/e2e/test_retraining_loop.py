@@ -1,0 +1,145 @@
+"""The loop closed end to end, driven by the sensors as the daemon would: history, then normal
+days pushed into the landing zone (no retraining), then drifted days (the drift sensor requests
+training, the gate decides, and the registry matches the gate's decision)."""
+
+from collections.abc import Iterator
+from datetime import date, timedelta
+
+import dagster as dg
+import pytest
+
+from mlops_assets.cli import write_landing_days
+from mlops_assets.definitions import defs
+from mlops_assets.defs.resources import build_resources
+from mlops_assets.lib.generator import Drift, GeneratorConfig
+from mlops_assets.lib.registry import CHALLENGER, CHAMPION, Registry
+from mlops_assets.settings import Settings
+
+HISTORY_START, HISTORY_END = date(2025, 4, 1), date(2025, 4, 28)
+NORMAL = (date(2025, 4, 29), date(2025, 4, 30))
+DRIFTED = (date(2025, 5, 1), date(2025, 5, 3))
+TYPES = 4
+
+
+class Loop:
+    """A Dagster instance, the definitions and the sensors' cursors: one tick at a time."""
+
+    def __init__(self, settings: Settings, instance: dg.DagsterInstance) -> None:
+        self.settings = settings
+        self.instance = instance
+        self.defs = defs()
+        self.cursors: dict[str, str | None] = {}
+        self.runs: list[dg.ExecuteInProcessResult] = []
+
+    def land(self, first: date, last: date, drift: float = 0.0) -> None:
+        drifts = (Drift(start=first, level_shift=drift),) if drift else ()
+        config = GeneratorConfig(n_consumer_types=TYPES, drift=drifts)
+        datasets = ["consumption", "weather"]
+        write_landing_days(self.settings.landing_dir, first, last, config, None, datasets, "csv")
+
+    def tick(self, name: str, execute: bool = True) -> list[dg.RunRequest]:
+        """Evaluate one sensor tick, keep its cursor, run what it requested; return the requests."""
+        sensor = self.defs.resolve_sensor_def(name)
+        context = dg.build_sensor_context(
+            instance=self.instance, cursor=self.cursors.get(name), definitions=self.defs
+        )
+        result = sensor.evaluate_tick(context)
+        self.cursors[name] = result.cursor
+        for request in result.run_requests if execute and result.run_requests else []:
+            job = self.defs.resolve_job_def(request.job_name or sensor.job_name)
+            run = job.execute_in_process(
+                instance=self.instance,
+                tags=request.tags,
+                asset_selection=request.asset_selection,
+                raise_on_error=False,
+            )
+            self.runs.append(run)
+        return list(result.run_requests or [])
+
+    def registry(self) -> Registry:
+        return build_resources(self.settings)["model_registry"].registry()  # type: ignore[attr-defined]
+
+
+@pytest.fixture(scope="module")
+def loop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Loop]:
+    root = tmp_path_factory.mktemp("e2e")
+    with pytest.MonkeyPatch.context() as mp, dg.DagsterInstance.ephemeral() as instance:
+        for name, value in {
+            "MLOPS_DATA_DIR": str(root / "data"),
+            "MLOPS_SOURCE": "landing",
+            "MLOPS_CONSUMER_TYPES": str(TYPES),
+            "MLOPS_PARTITION_START": "2025-01-01",
+        }.items():
+            mp.setenv(name, value)
+        loop = Loop(Settings.from_env(), instance)
+        loop.land(HISTORY_START, HISTORY_END)
+        history = loop.defs.resolve_job_def("full_pipeline_job").execute_in_process(
+            instance=instance,
+            tags={
+                "dagster/asset_partition_range_start": HISTORY_START.isoformat(),
+                "dagster/asset_partition_range_end": HISTORY_END.isoformat(),
+            },
+            raise_on_error=False,
+        )
+        assert history.success
+        # The history was ingested by the job itself: the sensors start after it (first ticks).
+        assert loop.tick("drift_retraining_sensor") == []
+        for request in loop.tick("landing_zone_sensor", execute=False):
+            assert request.tags["trigger"] == "push"
+        yield loop
+
+
+def _days(first: date, last: date) -> set[str]:
+    return {(first + timedelta(days=i)).isoformat() for i in range((last - first).days + 1)}
+
+
+def test_history_produces_a_champion_predictions_and_monitoring(loop: Loop) -> None:
+    assert loop.registry().aliases()[CHAMPION] == "1"
+    for name in ("batch_predictions", "prediction_performance", "drift_report"):
+        done = loop.instance.get_materialized_partitions(dg.AssetKey(name))
+        assert _days(HISTORY_START, HISTORY_END) <= done, name
+
+
+def test_normal_days_are_pushed_processed_and_do_not_retrain(loop: Loop) -> None:
+    loop.land(*NORMAL)
+
+    pushed = loop.tick("landing_zone_sensor")
+    assert {r.tags["trigger"] for r in pushed} == {"push"} and len(pushed) == 2  # one per dataset
+    assert all(run.success for run in loop.runs)
+    assert loop.tick("landing_zone_sensor") == []  # the same files never trigger twice
+
+    completed = loop.tick("inputs_complete_sensor")
+    assert [r.tags["trigger"] for r in completed] == ["message"]
+    assert all(run.success for run in loop.runs)
+    assert _days(*NORMAL) <= loop.instance.get_materialized_partitions(dg.AssetKey("drift_report"))
+    assert loop.tick("inputs_complete_sensor") == []
+
+    assert loop.tick("drift_retraining_sensor") == []
+    assert loop.tick("performance_retraining_sensor") == []
+    assert loop.registry().aliases()[CHAMPION] == "1"
+
+
+def test_drifted_days_trigger_retraining_and_the_registry_follows_the_gate(loop: Loop) -> None:
+    loop.land(*DRIFTED, drift=0.6)
+    loop.tick("landing_zone_sensor")
+    loop.tick("inputs_complete_sensor")
+    assert all(run.success for run in loop.runs[-3:])
+
+    requested = loop.tick("drift_retraining_sensor")
+
+    assert len(requested) == 1
+    tags = requested[0].tags
+    assert tags["trigger"] == "drift" and float(tags["drift_share"]) >= 0.5
+    assert tags["drift_partition"] in _days(*DRIFTED) and tags["drifted_columns"]
+    training = loop.runs[-1]
+    assert training.dagster_run.job_name == "training_job"
+    assert training.dagster_run.tags["trigger"] == "drift"
+    (gate,) = [
+        e
+        for e in training.get_asset_check_evaluations()
+        if e.check_name == "beats_baseline_and_champion"
+    ]
+    aliases = loop.registry().aliases()
+    assert aliases[CHALLENGER] == "2"  # the retrained candidate went through the gate
+    assert aliases[CHAMPION] == ("2" if gate.passed else "1")
+    assert training.success == gate.passed
