@@ -134,8 +134,9 @@ def _quickstart(args: argparse.Namespace) -> int:
     if not result.success:
         print(f"\n{MAIN_JOB} FAILED after {took:.1f}s (run {result.run_id}).", file=sys.stderr)
         print(
-            "  The log above names the file, partition, column and rule; rejected files are in",
-            settings.quarantine_dir,
+            "  The log above names the failing step and why: for bad data the file, partition,"
+            f" column and rule (rejected files are in {settings.quarantine_dir}); for the model"
+            " the gate's comparison with the baseline and the champion.",
             file=sys.stderr,
         )
         _where_to_look(settings, home)

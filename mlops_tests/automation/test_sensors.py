@@ -1,0 +1,342 @@
+"""Sensors evaluated tick by tick with `build_sensor_context` and their cursors, on a real
+ephemeral instance; the decisions underneath (`lib/triggers.py`) tested as plain functions."""
+
+import json
+import os
+import threading
+from collections.abc import Iterator
+from datetime import date, timedelta
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from mlops_assets.defs.automation.sensors import build_sensors, write_alert
+from mlops_assets.lib import triggers
+from mlops_assets.settings import Settings
+
+STG_CONSUMPTION = dg.AssetKey(["staging", "stg_consumption"])
+STG_WEATHER = dg.AssetKey(["staging", "stg_weather"])
+
+
+@pytest.fixture
+def sensors(mlops_env: Settings) -> dict[str, dg.SensorDefinition]:
+    return {s.name: s for s in build_sensors(Settings.from_env())}
+
+
+@pytest.fixture
+def instance() -> Iterator[dg.DagsterInstance]:
+    with dg.DagsterInstance.ephemeral() as instance:
+        yield instance
+
+
+def tick(sensor: dg.SensorDefinition, instance: dg.DagsterInstance, cursor: str | None = None):
+    return sensor.evaluate_tick(dg.build_sensor_context(instance=instance, cursor=cursor))
+
+
+def land(folder: Path, *names: str, mtime: float | None = None) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        path = folder / name
+        path.write_text("HourUTC\n")
+        if mtime is not None:
+            os.utime(path, (mtime, mtime))
+
+
+def days(first: date, n: int) -> list[date]:
+    return [first + timedelta(days=i) for i in range(n)]
+
+
+# --- push: the landing zone ----------------------------------------------------------------------
+
+
+def test_new_files_request_their_dataset_and_days_once(
+    mlops_env: Settings, sensors: dict[str, dg.SensorDefinition], instance: dg.DagsterInstance
+) -> None:
+    sensor = sensors["landing_zone_sensor"]
+    land(
+        mlops_env.landing_dir,
+        "consumption_2025-03-01.csv",
+        "consumption_2025-03-02.csv",
+        "weather_2025-03-02.parquet",
+    )
+
+    first = tick(sensor, instance)
+
+    requests = {tuple(k.to_user_string() for k in r.asset_selection): r for r in first.run_requests}
+    consumption = requests[("raw_consumption", "staging/stg_consumption")]
+    assert consumption.tags["dagster/asset_partition_range_start"] == "2025-03-01"
+    assert consumption.tags["dagster/asset_partition_range_end"] == "2025-03-02"
+    assert consumption.tags["trigger"] == "push"
+    weather = requests[("raw_weather", "staging/stg_weather")]
+    assert weather.tags["dagster/asset_partition_range_start"] == "2025-03-02"
+
+    again = tick(sensor, instance, first.cursor)
+    assert not again.run_requests and again.cursor == first.cursor
+
+    # A re-sent file (newer mtime) is new again: its day is ingested again, nothing else.
+    land(mlops_env.landing_dir, "weather_2025-03-02.parquet")
+    resent = tick(sensor, instance, first.cursor)
+    assert [r.tags["dagster/asset_partition_range_start"] for r in resent.run_requests] == [
+        "2025-03-02"
+    ]
+    assert len({r.run_key for r in [*first.run_requests, *resent.run_requests]}) == 3
+
+
+def test_bad_file_names_are_skipped_with_a_reason_and_never_crash(
+    mlops_env: Settings, sensors: dict[str, dg.SensorDefinition], instance: dg.DagsterInstance
+) -> None:
+    land(
+        mlops_env.landing_dir,
+        "notes.txt",
+        "consumption_2025-02-30.csv",
+        "prices_2025-03-01.csv",
+        "weather_2025-03-01.csv",
+    )
+    batch = triggers.scan_landing(
+        triggers.list_landing(mlops_env.landing_dir),
+        triggers.Watermark(),
+        max_runs=8,
+        max_days_per_run=31,
+    )
+    reasons = dict(batch.skipped)
+    assert "does not follow" in reasons["notes.txt"]
+    assert "not a date" in reasons["consumption_2025-02-30.csv"]
+    assert "unknown dataset 'prices'" in reasons["prices_2025-03-01.csv"]
+    result = tick(sensors["landing_zone_sensor"], instance)
+    assert [r.asset_selection[0].to_user_string() for r in result.run_requests] == ["raw_weather"]
+
+
+def test_five_hundred_files_become_a_bounded_number_of_runs(
+    mlops_env: Settings, sensors: dict[str, dg.SensorDefinition], instance: dg.DagsterInstance
+) -> None:
+    sensor = sensors["landing_zone_sensor"]
+    names = [
+        f"{ds}_{d}.csv" for d in days(date(2024, 1, 1), 250) for ds in ("consumption", "weather")
+    ]
+    land(mlops_env.landing_dir, *names, mtime=1_700_000_000)
+
+    requested, cursor, ticks = [], None, 0
+    while True:
+        result = tick(sensor, instance, cursor)
+        ticks += 1
+        if not result.run_requests:
+            break
+        assert len(result.run_requests) <= mlops_env.monitoring.sensor_max_runs_per_tick
+        requested.extend(result.run_requests)
+        cursor = result.cursor
+
+    covered = {
+        (r.asset_selection[0].to_user_string(), r.tags["dagster/asset_partition_range_start"])
+        for r in requested
+    }
+    assert len(requested) == 2 * 9  # 250 days in ranges of at most 31 days, per dataset
+    assert len(covered) == len(requested) and ticks == 4
+    spans = [
+        (
+            date.fromisoformat(r.tags["dagster/asset_partition_range_end"])
+            - date.fromisoformat(r.tags["dagster/asset_partition_range_start"])
+        ).days
+        + 1
+        for r in requested
+    ]
+    assert sum(spans) == 500 and max(spans) <= 31
+
+
+def test_day_ranges_are_contiguous_and_capped() -> None:
+    d = date(2025, 1, 1)
+    picked = [d, d + timedelta(1), d + timedelta(2), d + timedelta(5), d + timedelta(6)]
+    assert triggers.day_ranges(picked, 2) == [
+        (d, d + timedelta(1)),
+        (d + timedelta(2), d + timedelta(2)),
+        (d + timedelta(5), d + timedelta(6)),
+    ]
+
+
+# --- message-based: a day runs when all its inputs are in ----------------------------------------
+
+
+def materialized(
+    instance: dg.DagsterInstance, key: dg.AssetKey, day: str, **metadata: object
+) -> None:
+    instance.report_runless_asset_event(
+        dg.AssetMaterialization(asset_key=key, partition=day, metadata=metadata)
+    )
+
+
+def test_a_day_runs_once_both_inputs_are_staged_and_again_after_a_late_input(
+    sensors: dict[str, dg.SensorDefinition], instance: dg.DagsterInstance
+) -> None:
+    sensor = sensors["inputs_complete_sensor"]
+    materialized(instance, STG_CONSUMPTION, "2025-03-01")
+    materialized(instance, STG_CONSUMPTION, "2025-03-02")
+    assert not tick(sensor, instance).run_requests  # no weather yet
+
+    materialized(instance, STG_WEATHER, "2025-03-01")
+    (request,) = tick(sensor, instance).run_requests
+    assert request.tags["dagster/asset_partition_range_start"] == "2025-03-01"
+    assert request.tags["dagster/asset_partition_range_end"] == "2025-03-01"
+    assert request.tags["trigger"] == "message"
+    assert {k.to_user_string() for k in request.asset_selection} == {
+        "consumption_features",
+        "online_features",
+        "batch_predictions",
+        "prediction_performance",
+        "drift_report",
+    }
+
+    materialized(instance, dg.AssetKey("consumption_features"), "2025-03-01")
+    assert not tick(sensor, instance).run_requests
+
+    materialized(instance, STG_WEATHER, "2025-03-01")  # a corrected weather file arrives late
+    (late,) = tick(sensor, instance).run_requests
+    assert late.tags["dagster/asset_partition_range_start"] == "2025-03-01"
+    assert late.run_key != request.run_key
+
+
+def test_ready_days_needs_every_input_newer_than_the_downstream() -> None:
+    inputs = {"consumption": {"a": 1, "b": 5}, "weather": {"a": 2, "c": 3}}
+    assert triggers.ready_days(inputs, {}) == {"a": 2}
+    assert triggers.ready_days(inputs, {"a": 4}) == {}
+    assert triggers.ready_days({"consumption": {"a": 9}, "weather": {"a": 2}}, {"a": 4}) == {"a": 9}
+
+
+# --- drift and performance ----------------------------------------------------------------------
+
+
+def test_drift_sensor_starts_after_history_and_requests_training_with_the_numbers(
+    mlops_env: Settings, sensors: dict[str, dg.SensorDefinition], instance: dg.DagsterInstance
+) -> None:
+    sensor = sensors["drift_retraining_sensor"]
+    drift = dg.AssetKey("drift_report")
+    materialized(instance, drift, "2025-02-28", drift_share=0.9, drifted_columns=["lag_24h"])
+    start = tick(sensor, instance)
+    assert not start.run_requests  # history before the first tick never triggers
+
+    materialized(instance, drift, "2025-03-01", drift_share=0.2, drifted_columns=["lag_24h"])
+    materialized(instance, drift, "2025-03-02", status="skipped: not enough history")
+    calm = tick(sensor, instance, start.cursor)
+    assert not calm.run_requests and "none at or above" in (calm.skip_message or "")
+
+    columns = ["lag_24h", "rolling_mean_24h", "prediction"]
+    materialized(instance, drift, "2025-03-03", drift_share=0.67, drifted_columns=columns)
+    fired = tick(sensor, instance, calm.cursor)
+    (request,) = fired.run_requests
+    assert request.tags["trigger"] == "drift"
+    assert request.tags["drift_partition"] == "2025-03-03"
+    assert request.tags["drift_share"] == "0.670"
+    assert request.tags["drift_threshold"] == f"{mlops_env.monitoring.drift_share_threshold:.3f}"
+    assert request.tags["drifted_columns"] == ",".join(columns)
+    assert "0.67" in request.tags["trigger_reason"]
+    assert not tick(sensor, instance, fired.cursor).run_requests
+
+
+def test_performance_sensor_needs_consecutive_days_above_the_threshold(
+    sensors: dict[str, dg.SensorDefinition], instance: dg.DagsterInstance
+) -> None:
+    sensor = sensors["performance_retraining_sensor"]
+    performance = dg.AssetKey("prediction_performance")
+    for day, mape in (("2025-03-01", 12.0), ("2025-03-02", 4.0), ("2025-03-03", 13.0)):
+        materialized(instance, performance, day, champion_mape=mape)
+    assert not tick(sensor, instance).run_requests
+
+    materialized(instance, performance, "2025-03-04", champion_mape=15.0)
+    materialized(instance, performance, "2025-03-02", champion_mape=11.0)  # re-scored later
+    fired = tick(sensor, instance)
+    (request,) = fired.run_requests
+    assert request.tags["trigger"] == "performance"
+    assert request.tags["last_partition"] == "2025-03-04"
+    assert "2025-03-02 11.0%" in request.tags["mape_by_day"]
+    assert not tick(sensor, instance, fired.cursor).run_requests
+
+
+def test_performance_trigger_ignores_gaps() -> None:
+    gap = [("2025-03-01", 20.0), ("2025-03-02", 20.0), ("2025-03-04", 20.0)]
+    assert triggers.performance_trigger(gap, 10.0, 3) is None
+    assert triggers.performance_trigger(gap[:2], 10.0, 2) is not None
+    assert triggers.drift_trigger("2025-03-01", 0.49, [], 0.5) is None
+
+
+# --- alarm ---------------------------------------------------------------------------------------
+
+
+class _Hook(BaseHTTPRequestHandler):
+    received: list[dict[str, str]] = []
+
+    def do_POST(self) -> None:  # noqa: N802 (the stdlib's name)
+        length = int(self.headers["Content-Length"])
+        self.received.append(json.loads(self.rfile.read(length)))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def webhook() -> Iterator[tuple[str, list[dict[str, str]]]]:
+    server = HTTPServer(("127.0.0.1", 0), _Hook)
+    _Hook.received = []
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/alerts", _Hook.received
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_failed_run_raises_an_alert_in_the_file_the_log_and_the_webhook(
+    mlops_env: Settings,
+    instance: dg.DagsterInstance,
+    webhook: tuple[str, list[dict[str, str]]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    url, received = webhook
+    monkeypatch.setenv("MLOPS_ALERT_WEBHOOK_URL", url)
+    sensor = {s.name: s for s in build_sensors(Settings.from_env())}["run_failure_alert_sensor"]
+
+    @dg.op
+    def broken() -> None:
+        raise RuntimeError("disk full")
+
+    @dg.job
+    def nightly() -> None:
+        broken()
+
+    result = nightly.execute_in_process(
+        instance=instance, raise_on_error=False, tags={"trigger": "push"}
+    )
+    event = (
+        instance.get_records_for_run(result.run_id, of_type=dg.DagsterEventType.RUN_FAILURE)
+        .records[0]
+        .event_log_entry.dagster_event
+    )
+    context = dg.build_run_status_sensor_context(
+        sensor_name=sensor.name,
+        dagster_event=event,
+        dagster_instance=instance,
+        dagster_run=result.dagster_run,
+    ).for_run_failure()
+    sensor(context)
+
+    lines = (mlops_env.data_dir / "alerts" / "alerts.jsonl").read_text().splitlines()
+    alert = json.loads(lines[-1])
+    assert alert["run_id"] == result.run_id and alert["job"] == "nightly"
+    assert alert["trigger"] == "push"
+    assert received == [alert]
+
+
+def test_an_unreachable_webhook_only_logs(tmp_path: Path) -> None:
+    logged: list[str] = []
+
+    class Log:
+        def error(self, message: str) -> None:
+            logged.append(message)
+
+        def warning(self, message: str) -> None:
+            logged.append(message)
+
+    alert = {"run_id": "r", "job": "j", "message": "boom"}
+    write_alert(tmp_path / "a.jsonl", alert, "http://127.0.0.1:9/x", Log())
+    assert "ALERT run r of j failed" in logged[0] and "webhook" in logged[1]
+    assert (tmp_path / "a.jsonl").exists()
