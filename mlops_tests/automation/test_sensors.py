@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from datetime import date, timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import dagster as dg
 import pytest
@@ -262,9 +263,9 @@ def test_performance_trigger_ignores_gaps() -> None:
 
 
 class _Hook(BaseHTTPRequestHandler):
-    received: list[dict[str, str]] = []
+    received: ClassVar[list[dict[str, str]]] = []
 
-    def do_POST(self) -> None:  # noqa: N802 (the stdlib's name)
+    def do_POST(self) -> None:
         length = int(self.headers["Content-Length"])
         self.received.append(json.loads(self.rfile.read(length)))
         self.send_response(204)
