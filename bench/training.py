@@ -38,7 +38,7 @@ DAYS = 55  # 51 training, 2 validation and 2 test days
 FULL_SEGMENTS = (76, 760)
 QUICK_SEGMENTS = (38, 152)
 TRAIN_SEED, SCORE_SEED, FIT_SEED = 1, 2, 7
-FEWER_REPEATS_FROM = 500_000  # scoring: best of 5 below this many rows, best of 3 from it
+FEWER_REPEATS_FROM = 500_000  # scoring: best of 5 below this many rows, best of 2 from it
 TARGET_RATIO = 1.25  # batch scoring costs at most 25 % more than raw XGBoost prediction
 # A training set's columns: the staged consumption label joined with the contract's features.
 COLUMNS: dict[str, pl.DataType] = {
@@ -204,7 +204,7 @@ def scoring(booster: xgb.Booster, n_segments: int) -> tuple[list[list[object]], 
         raise RuntimeError(f"{label(n_segments)}: predict() differs from raw XGBoost x level")
     if not np.allclose(naive, ours, equal_nan=True):
         raise RuntimeError(f"{label(n_segments)}: the naive pandas scores differ from ours")
-    repeats = 5 if frame.height < FEWER_REPEATS_FROM else 3
+    repeats = 5 if frame.height < FEWER_REPEATS_FROM else 2
     took = {
         "ours: predict(booster, frame)": best_of(lambda: fc.predict(booster, frame), repeats),
         "raw XGBoost, prebuilt X": best_of(lambda: raw_predict(booster, matrix), repeats),
@@ -283,7 +283,7 @@ def run(quick: bool = False) -> str:
             ),
             "",
             f"Scoring with the {label(sizes[0])} model ({booster.num_boosted_rounds()} trees) on",
-            f"unseen synthetic frames, best of 5 (of 3 from {FEWER_REPEATS_FROM:,} rows). Every",
+            f"unseen synthetic frames, best of 5 (of 2 from {FEWER_REPEATS_FROM:,} rows). Every",
             "call builds a fresh DMatrix, so XGBoost's prediction cache never answers. ours starts",
             "from the polars frame; raw XGBoost gets the float32 design matrix prebuilt outside",
             "the timing (DMatrix + predict); naive pandas starts from frame.to_pandas(), converted",

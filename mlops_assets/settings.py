@@ -81,6 +81,9 @@ class Settings:
     # `feature_store_dir`. Production sets a SQL registry URI and a Redis connection string.
     feast_registry: str = ""
     feast_online_redis: str = ""
+    # s3://bucket/prefix: the landing zone is a bucket (listed by the sensor through dagster-aws,
+    # each day's files fetched into landing_dir by the raw assets).
+    landing_uri: str = ""
     # Empty means the embedded default: sqlite:/// in the data folder with local artifacts.
     mlflow_tracking_uri: str = ""
     mlflow_artifact_location: str = ""
@@ -167,6 +170,7 @@ class Settings:
             thresholds=thresholds,
             feast_registry=env.get("MLOPS_FEAST_REGISTRY") or "",
             feast_online_redis=env.get("MLOPS_FEAST_ONLINE_REDIS") or "",
+            landing_uri=_s3_uri(env, "MLOPS_LANDING_URI"),
             mlflow_tracking_uri=env.get("MLOPS_MLFLOW_TRACKING_URI") or "",
             mlflow_artifact_location=env.get("MLOPS_MLFLOW_ARTIFACT_LOCATION") or "",
             mlflow_ui_url=env.get("MLOPS_MLFLOW_UI_URL") or "",
@@ -199,6 +203,13 @@ def _integer(env: Mapping[str, str], name: str, default: int) -> int:
     if not value.is_integer():
         raise ValueError(f"{name}={env[name]!r} is not a whole number")
     return int(value)
+
+
+def _s3_uri(env: Mapping[str, str], name: str) -> str:
+    raw = env.get(name) or ""
+    if raw and not (raw.startswith("s3://") and len(raw) > 5):
+        raise ValueError(f"{name}={raw!r} is not an s3://bucket[/prefix] URI")
+    return raw
 
 
 def _flag(env: Mapping[str, str], name: str) -> bool:

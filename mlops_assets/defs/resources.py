@@ -31,6 +31,7 @@ class RawSourceResource(dg.ConfigurableResource):
     kind: str
     landing_dir: str
     api_base_url: str
+    landing_uri: str = ""
     seed: int
     price_areas: list[str]
     n_consumer_types: int
@@ -40,6 +41,7 @@ class RawSourceResource(dg.ConfigurableResource):
             kind=self.kind,
             landing_dir=Path(self.landing_dir),
             api_base_url=self.api_base_url,
+            landing_uri=self.landing_uri,
             generator=GeneratorConfig(
                 seed=self.seed,
                 price_areas=tuple(self.price_areas),
@@ -229,6 +231,7 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
             kind=settings.source.value,
             landing_dir=str(settings.landing_dir),
             api_base_url=settings.api_base_url,
+            landing_uri=settings.landing_uri,
             seed=settings.generator_seed,
             price_areas=list(settings.price_areas),
             n_consumer_types=settings.n_consumer_types,

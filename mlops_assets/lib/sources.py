@@ -33,11 +33,16 @@ class SourceConfig:
     landing_dir: Path
     generator: GeneratorConfig
     api_base_url: str = "https://api.energidataservice.dk"
+    landing_uri: str = ""  # s3://bucket/prefix: fetch the day's files from there first
 
 
 def deliveries(config: SourceConfig, schema: DatasetSchema, day: date) -> list[Delivery]:
     """The batches the configured source delivers for `schema`'s dataset on `day`."""
     if config.kind == "landing":
+        if config.landing_uri:
+            from mlops_assets.lib.object_store import fetch_day
+
+            fetch_day(config.landing_uri, config.landing_dir, schema.name, day)
         return _from_landing(config.landing_dir, schema, day)
     start, end = day_window(day)
     if config.kind == "api" and schema is CONSUMPTION:

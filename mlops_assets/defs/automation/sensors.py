@@ -46,10 +46,10 @@ def _training_in_flight(instance: dg.DagsterInstance) -> bool:
 
 def build_sensors(settings: Settings) -> list[dg.SensorDefinition]:
     policy = settings.monitoring
+    landing = settings.landing_uri or str(settings.landing_dir)
     status = (
         dg.DefaultSensorStatus.RUNNING if settings.automation_on else dg.DefaultSensorStatus.STOPPED
     )
-    landing_dir = settings.landing_dir
 
     @dg.sensor(
         name="landing_zone_sensor",
@@ -62,13 +62,13 @@ def build_sensors(settings: Settings) -> list[dg.SensorDefinition]:
     def landing_zone_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
         after = triggers.Watermark.decode(context.cursor)
         batch = triggers.scan_landing(
-            triggers.list_landing(landing_dir),
+            _landing_entries(settings, after),
             after,
             max_runs=policy.sensor_max_runs_per_tick,
             max_days_per_run=policy.sensor_max_days_per_run,
         )
         for name, reason in batch.skipped:
-            context.log.warning(f"landing zone: skipped {landing_dir / name}: {reason}")
+            context.log.warning(f"landing zone: skipped {name} in {landing}: {reason}")
         requests = [
             dg.RunRequest(
                 run_key=f"landing:{dataset}:{first}:{last}:{batch.watermark.encode()}",
@@ -77,7 +77,7 @@ def build_sensors(settings: Settings) -> list[dg.SensorDefinition]:
                     **_range_tags(first.isoformat(), last.isoformat()),
                     "trigger": "push",
                     "trigger_reason": f"{sum(f.dataset == dataset for f in batch.files)} new "
-                    f"{dataset} file(s) in {landing_dir}",
+                    f"{dataset} file(s) in {landing}",
                 },
             )
             for dataset, ranges in batch.ranges(policy.sensor_max_days_per_run).items()
@@ -87,7 +87,7 @@ def build_sensors(settings: Settings) -> list[dg.SensorDefinition]:
             context.log.info(f"{batch.remaining} new file(s) left for the next tick")
         if not requests:
             return dg.SensorResult(
-                skip_reason=f"no new files in {landing_dir}", cursor=batch.watermark.encode()
+                skip_reason=f"no new files in {landing}", cursor=batch.watermark.encode()
             )
         return dg.SensorResult(run_requests=requests, cursor=batch.watermark.encode())
 
@@ -251,6 +251,30 @@ def build_sensors(settings: Settings) -> list[dg.SensorDefinition]:
         performance_retraining_sensor,
         run_failure_alert_sensor,
     ]
+
+
+def _landing_entries(settings: Settings, after: triggers.Watermark) -> list[tuple[str, int]]:
+    """(name, mtime_ns) of the landing files: one scandir locally, or the bucket listed through
+    dagster-aws from the watermark's time on (S3 timestamps are whole seconds)."""
+    if not settings.landing_uri:
+        return triggers.list_landing(settings.landing_dir)
+    from dagster_aws.s3.sensor import get_objects
+
+    from mlops_assets.lib.object_store import S3Location, client
+
+    where = S3Location.parse(settings.landing_uri)
+    since = (
+        datetime.fromtimestamp(after.mtime_ns // 1_000_000_000 - 1, tz=UTC)
+        if after.mtime_ns > 0
+        else None
+    )
+    objects = get_objects(where.bucket, where.prefix, since_last_modified=since, client=client())
+    entries = []
+    for item in objects:
+        name = where.name_of(item["Key"])
+        if name:
+            entries.append((name, int(item["LastModified"].timestamp()) * 1_000_000_000))
+    return entries
 
 
 def write_alert(path: Path, alert: dict[str, str], webhook_url: str, log: object) -> None:
