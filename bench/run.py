@@ -16,6 +16,7 @@ import features
 import load_time
 import pandas as pd
 import polars as pl
+import sensors
 import training
 import validation
 from common import PEAK_METHOD_MAXRSS, PEAK_METHOD_RESET, can_reset_peak
@@ -55,6 +56,7 @@ def main() -> None:
     print(feature_store.run(quick=args.quick))
     print(training.run(quick=args.quick))
     print(drift.run(quick=args.quick))
+    print(sensors.run(quick=args.quick))
     print(f"\nTotal bench time: {time.perf_counter() - started:.0f} s")
 
 

@@ -12,6 +12,7 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -57,7 +58,7 @@ def fill_landing(folder: Path, n_files: int) -> date:
 
 
 @contextmanager
-def settings_for(data_dir: Path, landing_dir: Path):  # noqa: ANN201
+def settings_for(data_dir: Path, landing_dir: Path) -> Iterator[Settings]:
     """Settings.from_env() with MLOPS_DATA_DIR and MLOPS_LANDING_DIR pointing at the temp dirs."""
     names = ("MLOPS_DATA_DIR", "MLOPS_LANDING_DIR")
     saved = {name: os.environ.get(name) for name in names}
@@ -183,17 +184,35 @@ def files_upto(entries: list[tuple[str, int]], cursor: str | None) -> int:
     return sum(triggers.Watermark(mtime, name) <= mark for name, mtime in entries)
 
 
-def one_size(root: Path, n_files: int) -> dict[str, object]:
+@dataclass
+class Result:
+    n: int
+    policy: MonitoringPolicy
+    ours_first: Tick
+    first_files: int
+    drain_s: float
+    drain_ticks: int
+    drain_runs: int
+    drained_files: int
+    ours_steady: Tick
+    ours_new: Tick
+    new_moved: bool
+    naive_repeats: int
+    naive_first: Tick
+    naive_steady: Tick
+    naive_cursor_kb: float
+    naive_json_s: float
+    same_days: bool
+
+
+def one_size(root: Path, n_files: int) -> Result:
     landing = root / f"landing{n_files}"
     next_day = fill_landing(landing, n_files)
     entries = triggers.list_landing(landing)
     ours, naive, policy = sensors_for(root, landing)
-    out: dict[str, object] = {"n": n_files, "policy": policy}
 
     # (a) ours, the first tick over all N files (it takes what fits its run budget) ...
-    first = ours.measure(None, OURS_REPEATS)
-    out["ours_first"] = first
-    out["first_files"] = files_upto(entries, first.cursor)
+    ours_first = ours.measure(None, OURS_REPEATS)
     # ... and tick after tick until a tick finds nothing new
     cursor, ticks, runs, ours_days = None, 0, 0, set()
     started = time.perf_counter()
@@ -203,123 +222,145 @@ def one_size(root: Path, n_files: int) -> dict[str, object]:
             break
         ticks, runs = ticks + 1, runs + len(requests)
         ours_days |= covered(requests)
-    out["drain_s"] = time.perf_counter() - started  # includes the final empty tick
-    out["drain_ticks"], out["drain_runs"] = ticks, runs
-    out["drained_files"] = files_upto(entries, cursor)
+    drain_s = time.perf_counter() - started  # includes the final empty tick
     end_cursor = cursor
 
     # (b) ours, steady state: cursor at the end, nothing new
-    out["ours_steady"] = ours.measure(end_cursor, OURS_REPEATS)
+    ours_steady = ours.measure(end_cursor, OURS_REPEATS)
 
     # the naive sensor: first tick (all N files in one go) and steady state
     naive_repeats = NAIVE_REPEATS if n_files <= NAIVE_REPEATS_UP_TO else 1
-    out["naive_repeats"] = naive_repeats
     naive_first = naive.measure(None, naive_repeats)
-    out["naive_first"] = naive_first
-    out["naive_steady"] = naive.measure(naive_first.cursor, naive_repeats)
-    out["naive_cursor_kb"] = len(naive_first.cursor or "") / 1000
-    out["naive_json"] = best_of(
-        lambda: json.dumps(sorted(set(json.loads(naive_first.cursor or "[]")))), OURS_REPEATS
-    )
-    naive_days = covered(naive_first.requests)
-    out["same_days"] = ours_days == naive_days and len(ours_days) == n_files
+    naive_cursor = naive_first.cursor or "[]"
+    naive_steady = naive.measure(naive_cursor, naive_repeats)
+    naive_json_s = best_of(lambda: json.dumps(sorted(set(json.loads(naive_cursor)))), 5)
 
     # (c) ours, one new file arrived after the steady state
     landing_file(landing, "consumption", next_day)
-    new = ours.measure(end_cursor, OURS_REPEATS)
-    out["ours_new"] = new
-    out["new_moved"] = new.cursor != end_cursor
-    return out
+    ours_new = ours.measure(end_cursor, OURS_REPEATS)
+    return Result(
+        n=n_files,
+        policy=policy,
+        ours_first=ours_first,
+        first_files=files_upto(entries, ours_first.cursor),
+        drain_s=drain_s,
+        drain_ticks=ticks,
+        drain_runs=runs,
+        drained_files=files_upto(entries, end_cursor),
+        ours_steady=ours_steady,
+        ours_new=ours_new,
+        new_moved=ours_new.cursor != end_cursor,
+        naive_repeats=naive_repeats,
+        naive_first=naive_first,
+        naive_steady=naive_steady,
+        naive_cursor_kb=len(naive_cursor) / 1000,
+        naive_json_s=naive_json_s,
+        same_days=ours_days == covered(naive_first.requests) and len(ours_days) == n_files,
+    )
 
 
 # --- the benchmark --------------------------------------------------------------------------------
 
 
 def _under(took: float) -> str:
-    return "yes" if took < TARGET_S else "NO"
+    return f"{seconds(took)}: {'yes' if took < TARGET_S else 'NO'}"
 
 
-def _mib(value: object) -> str:
-    return f"{max(float(value), 0.0):,.1f}"  # type: ignore[arg-type]
+def _row(label: str, files: int, tick: Tick, taken: int) -> list[object]:
+    return [label, files, seconds(tick.seconds), len(tick.requests), taken, f"{tick.peak_mib:.1f}"]
+
+
+def _ratio(naive: Tick, ours: Tick) -> str:
+    return f"{naive.seconds / ours.seconds:,.0f}x"
+
+
+def measure_all(sizes: tuple[int, ...]) -> list[Result]:
+    previous = logging.root.manager.disable
+    # The sensor logs "N new file(s) left for the next tick" to the console on every tick.
+    logging.disable(logging.INFO)
+    try:
+        with tempfile.TemporaryDirectory(prefix="bench-sensors-") as tmp:
+            warm_up(Path(tmp))
+            return [one_size(Path(tmp), n) for n in sizes]
+    finally:
+        logging.disable(previous)
 
 
 def run(quick: bool = False) -> str:
     """Fill temporary landing folders, time both sensors' ticks and return the tables."""
-    sizes = QUICK_SIZES if quick else FULL_SIZES
-    dagster_log = logging.getLogger("dagster")
-    level = dagster_log.level
-    dagster_log.setLevel(logging.WARNING)  # "N new file(s) left for the next tick", per tick
-    try:
-        with tempfile.TemporaryDirectory(prefix="bench-sensors-") as tmp:
-            results = [one_size(Path(tmp), n) for n in sizes]
-    finally:
-        dagster_log.setLevel(level)
-    policy = results[0]["policy"]
-    ticks, drain, compare, target, notes = [], [], [], [], []
+    results = measure_all(QUICK_SIZES if quick else FULL_SIZES)
+    policy = results[0].policy
+    ticks: list[list[object]] = []
+    drain: list[list[object]] = []
+    compare: list[list[object]] = []
+    target: list[list[object]] = []
+    notes: list[str] = []
     for r in results:
-        n = r["n"]
+        n = r.n
         ticks += [
-            [f"ours, (a) first tick, cursor empty", n, seconds(r["ours_first"]),
-             r["first_runs"], r["first_files"], _mib(r["ours_first_peak"])],
-            [f"ours, (b) steady, no new file", n, seconds(r["ours_steady"]),
-             r["steady_runs"], 0, _mib(r["ours_steady_peak"])],
-            [f"ours, (c) 1 new file", n + 1, seconds(r["ours_new"]), r["new_runs"], 1, ""],
-            [f"naive, first tick (no budget)", n, seconds(r["naive_first"]),
-             r["naive_first_runs"], n, _mib(r["naive_first_peak"])],
-            [f"naive, steady, no new file", n, seconds(r["naive_steady"]), 0, 0,
-             _mib(r["naive_steady_peak"])],
-        ]  # fmt: skip
+            _row("ours (a) first tick, empty cursor", n, r.ours_first, r.first_files),
+            _row("ours (b) steady tick, no new file", n, r.ours_steady, 0),
+            _row("ours (c) tick with 1 new file", n + 1, r.ours_new, 1),
+            _row("naive first tick (no run budget)", n, r.naive_first, n),
+            _row("naive steady tick, no new file", n, r.naive_steady, 0),
+        ]
         drain.append(
             [
                 n,
-                r["drain_ticks"],
-                r["drain_runs"],
-                r["drained_files"],
-                seconds(r["drain_s"]),
-                seconds(r["drain_s"] / max(r["drain_ticks"], 1)),  # type: ignore[operator]
-                "yes" if r["same_days"] else "NO",
+                r.drain_ticks,
+                r.drain_runs,
+                r.drained_files,
+                seconds(r.drain_s),
+                seconds(r.drain_s / (r.drain_ticks + 1)),
+                "yes" if r.same_days else "NO",
             ]
         )
         compare += [
-            [n, "first tick", seconds(r["naive_first"]), seconds(r["ours_first"]),
-             f"{r['naive_first'] / r['ours_first']:,.0f}x"],  # type: ignore[operator]
-            [n, "steady tick", seconds(r["naive_steady"]), seconds(r["ours_steady"]),
-             f"{r['naive_steady'] / r['ours_steady']:,.0f}x"],  # type: ignore[operator]
+            [n, "first tick", seconds(r.naive_first.seconds), seconds(r.ours_first.seconds),
+             _ratio(r.naive_first, r.ours_first)],
+            [n, "steady tick", seconds(r.naive_steady.seconds), seconds(r.ours_steady.seconds),
+             _ratio(r.naive_steady, r.ours_steady)],
         ]  # fmt: skip
         target.append(
             [
                 n,
-                f"{seconds(r['ours_first'])}: {_under(r['ours_first'])}",  # type: ignore[arg-type]
-                f"{seconds(r['ours_steady'])}: {_under(r['ours_steady'])}",  # type: ignore[arg-type]
-                f"{seconds(r['ours_new'])}: {_under(r['ours_new'])}",  # type: ignore[arg-type]
-                f"{seconds(r['naive_steady'])}: {_under(r['naive_steady'])}",  # type: ignore[arg-type]
+                _under(r.ours_first.seconds),
+                _under(r.ours_steady.seconds),
+                _under(r.ours_new.seconds),
+                _under(r.naive_first.seconds),
+                _under(r.naive_steady.seconds),
             ]
         )
         notes.append(
-            f"{n:,} files: the naive JSON cursor is {r['naive_cursor_kb']:,.0f} kB; its "
-            f"json.loads + dumps alone take {seconds(r['naive_json'])} (the rest is reading). "
-            f"One new file: {r['new_runs']} run request(s), cursor "
-            f"{'moved' if r['new_moved'] else 'DID NOT MOVE'}."
+            f"{n:,} files: naive JSON cursor {r.naive_cursor_kb:,.0f} kB, its json.loads + dumps "
+            f"{seconds(r.naive_json_s)} of the naive tick (the rest is listing and reading);\n"
+            f"  naive times best of {r.naive_repeats}; after 1 new file ours asked "
+            f"{len(r.ours_new.requests)} run(s) and its cursor "
+            f"{'moved' if r.new_moved else 'DID NOT MOVE'}."
         )
     return "\n".join(
         [
             banner("Sensors: landing_zone_sensor (Watermark cursor) vs. a naive re-reading sensor"),
-            "Landing folder in a temp dir: N tiny CSV files (header + 1 row), consumption_<day>.csv",
-            "and weather_<day>.csv for consecutive days from 2010-01-01. ours = the real sensor from",
-            "build_sensors(Settings.from_env()) with MLOPS_DATA_DIR/MLOPS_LANDING_DIR set; each tick",
-            "is build_sensor_context(ephemeral instance, cursor) + evaluate_tick (one scandir, no",
-            f"reading; at most {policy.sensor_max_runs_per_tick} run requests of at most "  # type: ignore[attr-defined]
-            f"{policy.sensor_max_days_per_run} days per tick). naive = lists the",  # type: ignore[attr-defined]
-            "folder, pl.read_csv of every file to find its day, a JSON cursor of all seen names",
-            "(loads + dumps of the full list each tick), same day-range run requests, no budget.",
-            f"Times: best of {OURS_REPEATS} (ours) / {NAIVE_REPEATS} (naive) after a warm-up tick.",
-            "Peak MiB: measure_peak of one tick in this process (RSS the tick adds; small numbers",
-            "are near the page-allocation noise).",
+            "Landing folder in a temp dir: N tiny CSV files (header + 1 row) named",
+            "consumption_<day>.csv and weather_<day>.csv for consecutive days from 2010-01-01.",
+            "ours = the real landing_zone_sensor from build_sensors(Settings.from_env()) with",
+            "MLOPS_DATA_DIR and MLOPS_LANDING_DIR set: one scandir, no reading, a (mtime_ns, name)",
+            f"watermark cursor, at most {policy.sensor_max_runs_per_tick} run requests of at most "
+            f"{policy.sensor_max_days_per_run} days per tick. naive = lists the folder,",
+            "pl.read_csv of every file to find its day, a JSON cursor of all names seen",
+            "(json.loads + dumps of the full list each tick), the same day-range run requests,",
+            "no run budget. A tick = build_sensor_context(ephemeral instance, cursor) +",
+            "evaluate_tick.",
+            f"Times: best of {OURS_REPEATS} (ours) or of {NAIVE_REPEATS} up to "
+            f"{NAIVE_REPEATS_UP_TO:,} files, then 1 (naive), after a warm-up",
+            "tick of each on a 4-file folder. Peak MiB: measure_peak of one tick in this process",
+            "(the RSS the tick adds; below ~1 MiB it is allocator noise).",
             "",
             table(["tick", "files", "time", "run requests", "files taken", "peak MiB"], ticks),
             "",
-            "Draining all N files with ours, tick after tick from an empty cursor (the last, empty",
-            "tick included); 'same days' = ours' drained (dataset, day) pairs equal the naive's",
+            "ours, draining all N files tick after tick from an empty cursor (the final empty tick",
+            "included in the total and the per-tick mean); same days = the (dataset, day) pairs",
+            "ours requested over all ticks equal the naive first tick's and number N.",
             table(
                 ["files", "ticks", "run requests", "files taken", "total", "per tick", "same days"],
                 drain,
@@ -327,9 +368,16 @@ def run(quick: bool = False) -> str:
             "",
             table(["files", "tick", "naive", "ours", "naive / ours"], compare),
             "",
-            f"Target: a tick under {TARGET_S:.0f} s with 10,000 files in the landing zone",
+            f"Target: a sensor tick under {TARGET_S:.0f} s with 10,000 files in the landing zone",
             table(
-                ["files", "ours first tick", "ours steady", "ours 1 new file", "naive steady"],
+                [
+                    "files",
+                    "ours first",
+                    "ours steady",
+                    "ours 1 new file",
+                    "naive first",
+                    "naive steady",
+                ],
                 target,
             ),
             "",
