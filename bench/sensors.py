@@ -59,9 +59,11 @@ def fill_landing(folder: Path, n_files: int) -> date:
 
 @contextmanager
 def settings_for(data_dir: Path, landing_dir: Path) -> Iterator[Settings]:
-    """Settings.from_env() with MLOPS_DATA_DIR and MLOPS_LANDING_DIR pointing at the temp dirs."""
-    names = ("MLOPS_DATA_DIR", "MLOPS_LANDING_DIR")
+    """Settings.from_env() with MLOPS_DATA_DIR and MLOPS_LANDING_DIR pointing at the temp dirs
+    (and no MLOPS_LANDING_URI, which would make the sensor list an S3 bucket instead)."""
+    names = ("MLOPS_DATA_DIR", "MLOPS_LANDING_DIR", "MLOPS_LANDING_URI")
     saved = {name: os.environ.get(name) for name in names}
+    os.environ.pop("MLOPS_LANDING_URI", None)
     os.environ.update(MLOPS_DATA_DIR=str(data_dir), MLOPS_LANDING_DIR=str(landing_dir))
     try:
         yield Settings.from_env()

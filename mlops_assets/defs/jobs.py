@@ -3,6 +3,14 @@
 import dagster as dg
 
 from mlops_assets.defs.partitions import daily_partitions
+from mlops_assets.settings import get_settings
+
+# MLOPS_AUTOMATION=on starts schedules (and sensors) running; otherwise they wait for the UI.
+AUTOMATION_STATUS = (
+    dg.DefaultScheduleStatus.RUNNING
+    if get_settings().automation_on
+    else dg.DefaultScheduleStatus.STOPPED
+)
 
 INGESTION = dg.AssetSelection.groups("raw", "staging")
 
@@ -77,6 +85,7 @@ full_pipeline_job = dg.define_asset_job(
 daily_schedule = dg.build_schedule_from_partitioned_job(
     daily_job,
     hour_of_day=1,
+    default_status=AUTOMATION_STATUS,
     description="Pull architecture: every night at 01:00 UTC, run yesterday through ingestion, "
     "features, the online store, predictions and monitoring.",
 )
@@ -86,6 +95,7 @@ weekly_retraining_schedule = dg.ScheduleDefinition(
     job=training_job,
     cron_schedule="0 3 * * 1",
     execution_timezone="UTC",
+    default_status=AUTOMATION_STATUS,
     tags={"trigger": "schedule", "trigger_reason": "weekly retraining, Monday 03:00 UTC"},
     description="Pull architecture: retrain every Monday at 03:00 UTC; the gate decides.",
 )
