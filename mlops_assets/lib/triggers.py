@@ -114,11 +114,17 @@ def scan_landing(
 
 
 def list_landing(landing_dir: Path) -> list[tuple[str, int]]:
-    """(name, mtime_ns) of every file in the landing folder: one scandir, no reading."""
+    """(name, arrival time) of every file in the landing folder: one scandir, no reading.
+    Arrival is the later of mtime and ctime: `mv`, `cp -p` or `rsync -t` keep an old mtime,
+    but the file's inode change time says when it entered the folder."""
     if not landing_dir.exists():
         return []
     with os.scandir(landing_dir) as entries:
-        return [(e.name, e.stat().st_mtime_ns) for e in entries if e.is_file()]
+        return [
+            (e.name, max(stat.st_mtime_ns, stat.st_ctime_ns))
+            for e in entries
+            if e.is_file() and (stat := e.stat())
+        ]
 
 
 def ready_days(inputs: Mapping[str, Mapping[str, int]], done: Mapping[str, int]) -> dict[str, int]:

@@ -85,6 +85,21 @@ def test_new_files_request_their_dataset_and_days_once(
     assert len({r.run_key for r in [*first.run_requests, *resent.run_requests]}) == 3
 
 
+def test_a_file_moved_in_with_an_old_mtime_still_counts_as_new(
+    mlops_env: Settings, sensors: dict[str, dg.SensorDefinition], instance: dg.DagsterInstance
+) -> None:
+    sensor = sensors["landing_zone_sensor"]
+    land(mlops_env.landing_dir, "consumption_2025-03-01.csv")
+    first = tick(sensor, instance)
+    written_earlier = mlops_env.data_dir / "outbox" / "weather_2025-03-01.csv"
+    land(written_earlier.parent, written_earlier.name, mtime=1_600_000_000)  # an old file
+    written_earlier.rename(mlops_env.landing_dir / written_earlier.name)  # `mv` keeps the mtime
+
+    moved = tick(sensor, instance, first.cursor)
+
+    assert [r.asset_selection[0].to_user_string() for r in moved.run_requests] == ["raw_weather"]
+
+
 def test_bad_file_names_are_skipped_with_a_reason_and_never_crash(
     mlops_env: Settings, sensors: dict[str, dg.SensorDefinition], instance: dg.DagsterInstance
 ) -> None:
