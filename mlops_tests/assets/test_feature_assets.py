@@ -16,8 +16,10 @@ from mlops_assets.settings import Settings
 
 FIRST, LAST = date(2025, 3, 1), date(2025, 3, 17)
 SEGMENTS = 2 * 3
-# The model group has its own tests (mlops_tests/assets/test_model_assets.py).
-FEATURE_GRAPH = dg.AssetSelection.all() - dg.AssetSelection.groups("model")
+# Model, predictions and monitoring have their own tests (test_model_assets.py, e2e/).
+FEATURE_GRAPH = dg.AssetSelection.all() - dg.AssetSelection.groups(
+    "model", "predictions", "monitoring"
+)
 
 
 def _run(
