@@ -24,23 +24,15 @@ from mlops_assets.feature_repo.repo import OWNER
 from mlops_assets.lib import scoring
 from mlops_assets.lib import warehouse as staged
 from mlops_assets.lib.features import ENTITY, LABEL, TIMESTAMP
+from mlops_assets.lib.forecasting import SCALED
 from mlops_assets.lib.markdown import markdown_table
 from mlops_assets.lib.registry import CHAMPION, RegistryError, RegistryUnavailable
 
 PERFORMANCE_TABLE = "prediction_performance"
-# Consumption-derived inputs and the forecast itself. Calendar features are functions of the date
-# and always "drift" for a single day against weeks of reference; weather is exogenous.
-MONITORED = [
-    "lag_24h",
-    "lag_48h",
-    "lag_168h",
-    "same_hour_mean_2w",
-    "rolling_mean_24h",
-    "rolling_std_24h",
-    "rolling_mean_168h",
-    "rolling_std_168h",
-    "prediction",
-]
+# The consumption-derived inputs (those the model scales by the level) and the forecast itself.
+# Calendar features are functions of the date and always "drift" for a single day against weeks
+# of reference; weather is exogenous.
+MONITORED = [*SCALED, "prediction"]
 
 
 def per_partition(
