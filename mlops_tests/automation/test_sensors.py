@@ -174,7 +174,7 @@ def test_day_ranges_are_contiguous_and_capped() -> None:
 
 
 def materialized(
-    instance: dg.DagsterInstance, key: dg.AssetKey, day: str, **metadata: object
+    instance: dg.DagsterInstance, key: dg.AssetKey, day: str | None, **metadata: object
 ) -> None:
     instance.report_runless_asset_event(
         dg.AssetMaterialization(asset_key=key, partition=day, metadata=metadata)
@@ -233,7 +233,7 @@ def test_drift_sensor_starts_after_history_and_requests_training_with_the_number
     materialized(instance, drift, "2025-03-01", drift_share=0.2, drifted_columns=["lag_24h"])
     materialized(instance, drift, "2025-03-02", status="skipped: not enough history")
     calm = tick(sensor, instance, start.cursor)
-    assert not calm.run_requests and "none at or above" in (calm.skip_message or "")
+    assert not calm.run_requests and "at or above the threshold" in (calm.skip_message or "")
 
     columns = ["lag_24h", "rolling_mean_24h", "prediction"]
     materialized(instance, drift, "2025-03-03", drift_share=0.67, drifted_columns=columns)
@@ -246,6 +246,28 @@ def test_drift_sensor_starts_after_history_and_requests_training_with_the_number
     assert request.tags["drifted_columns"] == ",".join(columns)
     assert "0.67" in request.tags["trigger_reason"]
     assert not tick(sensor, instance, fired.cursor).run_requests
+
+    # Once a retrained model is champion, reports measured against the old one never fire.
+    materialized(instance, dg.AssetKey("champion_model"), None, champion_version="2")
+    materialized(
+        instance,
+        drift,
+        "2025-03-04",
+        drift_share=0.9,
+        drifted_columns=columns,
+        champion_version="1",
+    )
+    stale = tick(sensor, instance, fired.cursor)
+    assert not stale.run_requests
+    materialized(
+        instance,
+        drift,
+        "2025-03-05",
+        drift_share=0.9,
+        drifted_columns=columns,
+        champion_version="2",
+    )
+    assert len(tick(sensor, instance, stale.cursor).run_requests) == 1
 
 
 def test_performance_sensor_needs_consecutive_days_above_the_threshold(
@@ -265,6 +287,14 @@ def test_performance_sensor_needs_consecutive_days_above_the_threshold(
     assert request.tags["last_partition"] == "2025-03-04"
     assert "2025-03-02 11.0%" in request.tags["mape_by_day"]
     assert not tick(sensor, instance, fired.cursor).run_requests
+
+    # After a new champion, only days it scored count: three more bad days are needed.
+    materialized(instance, dg.AssetKey("champion_model"), None, champion_version="2")
+    for day in ("2025-03-05", "2025-03-06"):
+        materialized(instance, performance, day, champion_mape=30.0, champion_version="2")
+    assert not tick(sensor, instance, fired.cursor).run_requests
+    materialized(instance, performance, "2025-03-07", champion_mape=30.0, champion_version="2")
+    assert len(tick(sensor, instance, fired.cursor).run_requests) == 1
 
 
 def test_performance_trigger_ignores_gaps() -> None:

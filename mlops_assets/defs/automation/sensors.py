@@ -37,6 +37,15 @@ def _latest_by_partition(instance: dg.DagsterInstance, key: dg.AssetKey) -> dict
     )
 
 
+def _current_champion(instance: dg.DagsterInstance) -> str | None:
+    """The version the last champion_model materialization promoted (no MLflow call per tick)."""
+    event = instance.get_latest_materialization_event(dg.AssetKey("champion_model"))
+    if event is None or event.asset_materialization is None:
+        return None
+    value = event.asset_materialization.metadata.get("champion_version")
+    return str(value.value) if value is not None else None
+
+
 def _training_in_flight(instance: dg.DagsterInstance) -> bool:
     runs = instance.get_run_records(
         dg.RunsFilter(job_name=training_job.name, statuses=ACTIVE), limit=1
@@ -152,11 +161,15 @@ def build_sensors(settings: Settings) -> list[dg.SensorDefinition]:
         if not records:
             return dg.SensorResult(skip_reason="no new drift report", cursor=str(after))
         cursor = str(max(r.storage_id for r in records))
+        champion = _current_champion(context.instance)
         found = []
         for record in records:
             meta = record.asset_materialization.metadata  # type: ignore[union-attr]
             if "drift_share" not in meta:
                 continue  # a day skipped for lack of history
+            measured_against = meta.get("champion_version")
+            if champion and (measured_against is None or str(measured_against.value) != champion):
+                continue  # measured against a model that is no longer champion
             share = float(meta["drift_share"].value)  # type: ignore[arg-type]
             columns = list(meta["drifted_columns"].value)  # type: ignore[arg-type]
             trigger = triggers.drift_trigger(
@@ -166,8 +179,8 @@ def build_sensors(settings: Settings) -> list[dg.SensorDefinition]:
                 found.append((record.storage_id, trigger))
         if not found:
             return dg.SensorResult(
-                skip_reason=f"{len(records)} new report(s), none at or above the threshold "
-                f"{policy.drift_share_threshold}",
+                skip_reason=f"{len(records)} new report(s), none against champion v{champion} at "
+                f"or above the threshold {policy.drift_share_threshold}",
                 cursor=cursor,
             )
         if _training_in_flight(context.instance):
@@ -197,11 +210,15 @@ def build_sensors(settings: Settings) -> list[dg.SensorDefinition]:
         records = context.instance.fetch_materializations(
             dg.AssetKey("prediction_performance"), limit=policy.mape_consecutive_days * 4
         ).records
+        champion = _current_champion(context.instance)
         latest: dict[str, float] = {}
         for record in records:  # newest first: keep each day's latest figure
             meta = record.asset_materialization.metadata  # type: ignore[union-attr]
             if "champion_mape" not in meta:
                 continue
+            version = meta.get("champion_version")
+            if champion and (version is None or str(version.value) != champion):
+                continue  # scored by an earlier champion
             if record.partition_key and record.partition_key not in latest:
                 latest[record.partition_key] = float(meta["champion_mape"].value)  # type: ignore[arg-type]
         trigger = triggers.performance_trigger(

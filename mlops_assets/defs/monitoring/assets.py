@@ -190,6 +190,7 @@ def drift_report(
             "n_columns": result.n_columns,
             "method": f"{result.method} (threshold {result.threshold})",
             "reference": f"champion v{champion.version}, {result.reference_rows} rows",
+            "champion_version": champion.version,
             "current_rows": result.current_rows,
             "sampled": result.sampled,
             "seconds": round(result.seconds, 2),
