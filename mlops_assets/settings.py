@@ -93,6 +93,8 @@ class Settings:
     model: ModelPolicy = field(default_factory=ModelPolicy)
     # Sensors and schedules start switched off unless MLOPS_AUTOMATION=on (the demo sets it).
     automation_on: bool = False
+    # How training_job runs its steps: in one process (default), or one Kubernetes pod per step.
+    step_executor: str = "in_process"
     monitoring: MonitoringPolicy = field(default_factory=MonitoringPolicy)
 
     @property
@@ -178,6 +180,9 @@ class Settings:
             model_name=env.get("MLOPS_MODEL_NAME") or "consumption_forecaster",
             model=model,
             automation_on=_flag(env, "MLOPS_AUTOMATION"),
+            step_executor=_choice(
+                env, "MLOPS_STEP_EXECUTOR", ("in_process", "multiprocess", "k8s")
+            ),
             monitoring=monitoring,
         )
 
@@ -209,6 +214,13 @@ def _s3_uri(env: Mapping[str, str], name: str) -> str:
     raw = env.get(name) or ""
     if raw and not (raw.startswith("s3://") and len(raw) > 5):
         raise ValueError(f"{name}={raw!r} is not an s3://bucket[/prefix] URI")
+    return raw
+
+
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
+    raw = env.get(name) or choices[0]
+    if raw not in choices:
+        raise ValueError(f"{name}={raw!r} is not one of {', '.join(choices)}")
     return raw
 
 

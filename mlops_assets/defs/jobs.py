@@ -38,12 +38,23 @@ training_data_job = dg.define_asset_job(
     executor_def=dg.in_process_executor,
 )
 
+
+def _step_executor() -> dg.ExecutorDefinition:
+    """One process here; one Kubernetes pod per step in production (MLOPS_STEP_EXECUTOR=k8s)."""
+    choice = get_settings().step_executor
+    if choice == "k8s":
+        from dagster_k8s import k8s_job_executor  # installed in the image (the `prod` extra)
+
+        return k8s_job_executor
+    return dg.multiprocess_executor if choice == "multiprocess" else dg.in_process_executor
+
+
 training_job = dg.define_asset_job(
     "training_job",
     selection=dg.AssetSelection.assets("training_set", "candidate_model", "champion_model"),
     description="Build the training set, train and register a candidate, gate it, and promote it "
     "to champion if the gate passed.",
-    executor_def=dg.in_process_executor,
+    executor_def=_step_executor(),
 )
 
 # Every daily-partitioned asset: what one day of the pull architecture runs, and the target the
