@@ -9,13 +9,22 @@ export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 # dagster-dbt and `dagster dev` call `dbt` by name: use the venv without activating it.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: quickstart test dev demo mlflow lint format bench validate clean
+.PHONY: quickstart test servers dev demo mlflow lint format bench validate clean
 
 quickstart: $(STAMP) $(MANIFEST)  ## set up, then materialize every asset for the last 28 days
 	$(BIN)/mlops-assets quickstart
 
-test: $(STAMP) $(MANIFEST)  ## run the test suite
+test: $(STAMP) $(MANIFEST) servers  ## run the test suite
 	$(BIN)/pytest
+
+# The integration tests start real PostgreSQL and Redis servers (Debian packages) on 127.0.0.1.
+# Install them when missing and we are root (CI is); otherwise those tests say what is missing.
+servers:
+	@if ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 && command -v redis-server >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing postgresql and redis-server for the integration tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql redis-server >/dev/null; \
+	else echo "postgresql or redis-server missing (not root): integration tests will be skipped"; fi
 
 dev: $(STAMP) $(MANIFEST)  ## open the Dagster UI on the local instance (http://127.0.0.1:3000)
 	$(BIN)/dagster dev --host 127.0.0.1
@@ -41,7 +50,7 @@ bench: $(STAMP) $(MANIFEST)  ## measured ratios, ours vs. the naive equivalent
 # Reinstall only when the declared dependencies change.
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,prod]'
 	@touch $@
 
 # dagster-dbt loads the assets from the manifest; re-parse only when the dbt project changes.
