@@ -167,27 +167,28 @@ def redis_server() -> Iterator[int]:
 
 @contextmanager
 def mlflow_server(
-    backend_uri: str, artifacts: str, env: dict[str, str], log: Path
+    backend_uri: str, artifacts: str, env: dict[str, str], log: Path, auth_uri: str = ""
 ) -> Iterator[str]:
-    """`mlflow server` with a Postgres backend and artifacts proxied to S3."""
+    """`mlflow server` with a Postgres backend and artifacts proxied to S3; with `auth_uri`,
+    basic auth on (users in that database, admin password from MLFLOW_AUTH_ADMIN_PASSWORD)."""
     port = free_port()
     mlflow = Path(sys.executable).with_name("mlflow")
+    command = [
+        str(mlflow), "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+        "--backend-store-uri", backend_uri, "--artifacts-destination", artifacts,
+    ]  # fmt: skip
+    if auth_uri:
+        ini = log.with_name("basic_auth.ini")
+        ini.write_text(
+            "[mlflow]\ndefault_permission = READ\n"
+            f"database_uri = {auth_uri}\nadmin_username = admin\n"
+            "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
+        )
+        env = {**env, "MLFLOW_AUTH_CONFIG_PATH": str(ini)}
+        command += ["--app-name", "basic-auth"]
     with log.open("w") as out:
         process = subprocess.Popen(
-            [
-                str(mlflow),
-                "server",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--workers",
-                "1",
-                "--backend-store-uri",
-                backend_uri,
-                "--artifacts-destination",
-                artifacts,
-            ],
+            command,
             stdout=out,
             stderr=subprocess.STDOUT,
             env={**os.environ, **env},
@@ -203,8 +204,18 @@ def mlflow_server(
         )
         yield url
     finally:
-        os.killpg(process.pid, 15)
+        _stop_group(process)
+
+
+def _stop_group(process: subprocess.Popen) -> None:
+    """SIGTERM the server and the workers it spawned (its session); SIGKILL what lingers."""
+    for signal_number, wait in ((15, 20), (9, 5)):
         try:
-            process.wait(timeout=20)
+            os.killpg(process.pid, signal_number)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(timeout=wait)
+            return
         except subprocess.TimeoutExpired:
-            os.killpg(process.pid, 9)
+            continue

@@ -21,6 +21,7 @@ from mlops_tests import services
 from mlops_tests.s3_server import s3_server
 
 FIRST, LAST = date(2025, 5, 1), date(2025, 5, 21)
+MLFLOW_PASSWORD = "integration-admin-secret"
 TYPES = 3
 
 missing = services.missing_servers()
@@ -48,7 +49,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     }
     with (
         pytest.MonkeyPatch.context() as mp,
-        services.postgres_server(("mlflow", "feast")) as pg,
+        services.postgres_server(("mlflow", "mlflow_auth", "feast")) as pg,
         services.redis_server() as redis_port,
         s3_server() as s3_endpoint,
     ):
@@ -65,9 +66,18 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         for path in sorted(upload.iterdir()):
             s3.upload_file(str(path), "landing", f"incoming/{path.name}")
 
-        server_env = {**aws, "MLFLOW_S3_ENDPOINT_URL": s3_endpoint}
+        server_env = {
+            **aws,
+            "MLFLOW_S3_ENDPOINT_URL": s3_endpoint,
+            "MLFLOW_AUTH_ADMIN_PASSWORD": MLFLOW_PASSWORD,
+            "MLFLOW_FLASK_SERVER_SECRET_KEY": "integration-csrf-key",
+        }
         with services.mlflow_server(
-            pg.uri("mlflow"), "s3://mlflow-artifacts", server_env, root / "mlflow.log"
+            pg.uri("mlflow"),
+            "s3://mlflow-artifacts",
+            server_env,
+            root / "mlflow.log",
+            auth_uri=pg.uri("mlflow_auth"),
         ) as mlflow_url:
             home = root / "dagster_home"
             home.mkdir()
@@ -86,6 +96,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 "MLOPS_FEAST_REGISTRY": pg.uri("feast", "postgresql+psycopg"),
                 "MLOPS_FEAST_ONLINE_REDIS": f"127.0.0.1:{redis_port}",
                 "MLOPS_MLFLOW_TRACKING_URI": mlflow_url,
+                # Basic auth is on: clients authenticate through MLflow's own variables.
+                "MLFLOW_TRACKING_USERNAME": "admin",
+                "MLFLOW_TRACKING_PASSWORD": MLFLOW_PASSWORD,
             }
             for name in [k for k in os.environ if k.startswith("MLOPS_")]:
                 mp.delenv(name)
@@ -176,8 +189,18 @@ def test_feast_serves_from_redis_with_its_registry_in_postgres(stack: Stack) -> 
 
 
 def test_mlflow_server_holds_the_champion_with_its_artifacts_in_s3(stack: Stack) -> None:
+    import urllib.error
+    import urllib.request
+
     import boto3
     from mlflow import MlflowClient
+
+    anonymous = urllib.request.Request(
+        f"{stack.mlflow_url}/api/2.0/mlflow/experiments/search?max_results=1"
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(anonymous, timeout=10)
+    assert refused.value.code == 401  # basic auth is on
 
     client = MlflowClient(tracking_uri=stack.mlflow_url, registry_uri=stack.mlflow_url)
     champion = client.get_model_version_by_alias("consumption_forecaster", "champion")
