@@ -84,6 +84,8 @@ class Settings:
     # s3://bucket/prefix: the landing zone is a bucket (listed by the sensor through dagster-aws,
     # each day's files fetched into landing_dir by the raw assets).
     landing_uri: str = ""
+    # s3://bucket/prefix: the durable lake; lake_dir becomes a local cache of it.
+    lake_uri: str = ""
     # Empty means the embedded default: sqlite:/// in the data folder with local artifacts.
     mlflow_tracking_uri: str = ""
     mlflow_artifact_location: str = ""
@@ -173,6 +175,7 @@ class Settings:
             feast_registry=env.get("MLOPS_FEAST_REGISTRY") or "",
             feast_online_redis=env.get("MLOPS_FEAST_ONLINE_REDIS") or "",
             landing_uri=_s3_uri(env, "MLOPS_LANDING_URI"),
+            lake_uri=_s3_uri(env, "MLOPS_LAKE_URI"),
             mlflow_tracking_uri=env.get("MLOPS_MLFLOW_TRACKING_URI") or "",
             mlflow_artifact_location=env.get("MLOPS_MLFLOW_ARTIFACT_LOCATION") or "",
             mlflow_ui_url=env.get("MLOPS_MLFLOW_UI_URL") or "",

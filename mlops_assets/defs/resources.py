@@ -54,9 +54,18 @@ class LakeResource(dg.ConfigurableResource):
     """The Parquet lake the raw assets write to and dbt reads from."""
 
     root: str
+    # s3://bucket/prefix: every partition is also written there (through dagster-aws's S3
+    # client) and fetched from there when the local copy is missing.
+    uri: str = ""
 
     def lake(self) -> Lake:
-        return Lake(Path(self.root))
+        if not self.uri:
+            return Lake(Path(self.root))
+        from dagster_aws.s3 import S3Resource
+
+        from mlops_assets.lib.object_store import S3Mirror
+
+        return Lake(Path(self.root), S3Mirror(self.uri, S3Resource().get_client()))
 
 
 class WarehouseResource(dg.ConfigurableResource):
@@ -236,7 +245,7 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
             price_areas=list(settings.price_areas),
             n_consumer_types=settings.n_consumer_types,
         ),
-        "lake": LakeResource(root=str(settings.lake_dir)),
+        "lake": LakeResource(root=str(settings.lake_dir), uri=settings.lake_uri),
         "warehouse": WarehouseResource(path=str(settings.warehouse_path)),
         "feature_store": FeatureStoreResource(
             directory=str(settings.feature_store_dir),

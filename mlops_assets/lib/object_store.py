@@ -30,6 +30,52 @@ class S3Location:
         return rest if key.startswith(self.prefix) and rest and "/" not in rest else None
 
 
+@dataclass(frozen=True)
+class S3Mirror:
+    """The lake's durable copy in a bucket: every partition written locally is uploaded, and a
+    partition missing on local disk (a fresh pod, a new machine) is fetched on first read."""
+
+    uri: str
+    s3: Any  # a boto3 S3 client (the Dagster resource builds it through dagster-aws)
+
+    @property
+    def where(self) -> S3Location:
+        return S3Location.parse(self.uri)
+
+    def key(self, relative: str) -> str:
+        return f"{self.where.prefix}{relative}"
+
+    def upload(self, path: Path, relative: str) -> None:
+        self.s3.upload_file(str(path), self.where.bucket, self.key(relative))
+
+    def download(self, relative: str, path: Path) -> bool:
+        """Fetch one object atomically into `path`; False if the bucket has no such object."""
+        from botocore.exceptions import ClientError
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f".{path.name}.download")
+        try:
+            self.s3.download_file(self.where.bucket, self.key(relative), str(partial))
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in {"404", "NoSuchKey"}:
+                return False
+            raise
+        partial.replace(path)
+        return True
+
+    def list(self, relative_prefix: str) -> list[str]:
+        """Keys under `relative_prefix`, relative to the mirror's prefix."""
+        paginator = self.s3.get_paginator("list_objects_v2")
+        start = len(self.where.prefix)
+        return [
+            item["Key"][start:]
+            for page in paginator.paginate(
+                Bucket=self.where.bucket, Prefix=self.key(relative_prefix)
+            )
+            for item in page.get("Contents", [])
+        ]
+
+
 def client() -> Any:
     import boto3
 

@@ -58,7 +58,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         for name, value in {**aws, "AWS_ENDPOINT_URL": s3_endpoint}.items():
             mp.setenv(name, value)
         s3 = boto3.client("s3")
-        for bucket in ("landing", "mlflow-artifacts"):
+        for bucket in ("landing", "lake", "mlflow-artifacts"):
             s3.create_bucket(Bucket=bucket)
         upload = root / "upload"
         config = GeneratorConfig(n_consumer_types=TYPES)
@@ -93,6 +93,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 "MLOPS_CONSUMER_TYPES": str(TYPES),
                 "MLOPS_SOURCE": "landing",
                 "MLOPS_LANDING_URI": "s3://landing/incoming",
+                "MLOPS_LAKE_URI": "s3://lake/prod",
                 "MLOPS_FEAST_REGISTRY": pg.uri("feast", "postgresql+psycopg"),
                 "MLOPS_FEAST_ONLINE_REDIS": f"127.0.0.1:{redis_port}",
                 "MLOPS_MLFLOW_TRACKING_URI": mlflow_url,
@@ -149,6 +150,17 @@ def test_ingestion_read_the_landing_bucket(stack: Stack) -> None:
     keys = [o["Key"] for o in boto3.client("s3").list_objects_v2(Bucket="landing")["Contents"]]
     assert len(keys) == 2 * ((LAST - FIRST).days + 1)
     assert (stack.settings.landing_dir / f"consumption_{LAST}.csv").exists()
+
+
+def test_the_lake_is_in_s3(stack: Stack) -> None:
+    import boto3
+
+    paginator = boto3.client("s3").get_paginator("list_objects_v2")
+    keys = {o["Key"] for page in paginator.paginate(Bucket="lake") for o in page["Contents"]}
+    n_days = (LAST - FIRST).days + 1
+    for table in ("raw_consumption", "raw_weather", "predictions", "prediction_performance"):
+        assert f"prod/{table}/day={LAST}/data.parquet" in keys, table
+    assert sum(k.startswith("prod/raw_consumption/") for k in keys) == n_days
 
 
 def test_feast_serves_from_redis_with_its_registry_in_postgres(stack: Stack) -> None:

@@ -1,6 +1,7 @@
 """dbt staging models over the raw lake partitions; dbt tests become asset checks."""
 
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -42,5 +43,10 @@ def staging_models(
 ) -> Iterator[Any]:
     """Typed, renamed staging tables in DuckDB for the partition window."""
     start, end = context.partition_time_window
+    # dbt reads the lake's local files: fetch the window from the S3 lake where missing.
+    the_lake = lake.lake()
+    days = [date.fromisoformat(k) for k in context.partition_keys]
+    for table in ("raw_consumption", "raw_weather"):
+        the_lake.ensure_local(table, days)
     args = build_args(start, end, Path(lake.root), Path(warehouse.path))
     yield from dbt.cli(args, context=context).stream()
