@@ -9,6 +9,8 @@ from datetime import date
 from enum import StrEnum
 from pathlib import Path
 
+from mlops_assets.lib.forecasting import GatePolicy
+from mlops_assets.lib.training import TrainingConfig
 from mlops_assets.lib.validation import Limits
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -29,20 +31,6 @@ class Thresholds:
     limits: Limits = field(default_factory=Limits)
     skew_z_score: float = 4.0
     skew_lookback_days: int = 7
-
-
-@dataclass(frozen=True)
-class ModelPolicy:
-    """How a model is trained and what it must beat to become champion."""
-
-    validation_days: int = 2
-    test_days: int = 2
-    search_trials: int = 0  # 0: train the default configuration, no search
-    search_time_limit_s: float = 300.0
-    seed: int = 7
-    baseline_margin: float = 0.02
-    champion_tolerance: float = 0.0
-    segment_tolerance: float = 0.25
 
 
 @dataclass(frozen=True)
@@ -92,7 +80,9 @@ class Settings:
     mlflow_ui_url: str = ""
     mlflow_experiment: str = "consumption_forecast"
     model_name: str = "consumption_forecaster"
-    model: ModelPolicy = field(default_factory=ModelPolicy)
+    # How a model is trained, and what it must beat to become champion.
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    gate: GatePolicy = field(default_factory=GatePolicy)
     # Sensors and schedules start switched off unless MLOPS_AUTOMATION=on (the demo sets it).
     automation_on: bool = False
     # How training_job runs its steps: in one process (default), or one Kubernetes pod per step.
@@ -130,15 +120,23 @@ class Settings:
             skew_z_score=_number(env, "MLOPS_SKEW_Z_SCORE", 4.0),
             skew_lookback_days=_integer(env, "MLOPS_SKEW_LOOKBACK_DAYS", 7),
         )
-        model = ModelPolicy(
-            validation_days=_integer(env, "MLOPS_VALIDATION_DAYS", 2),
-            test_days=_integer(env, "MLOPS_TEST_DAYS", 2),
-            search_trials=_integer(env, "MLOPS_SEARCH_TRIALS", 0),
-            search_time_limit_s=_number(env, "MLOPS_SEARCH_TIME_LIMIT_S", 300.0),
-            seed=_integer(env, "MLOPS_TRAINING_SEED", 7),
-            baseline_margin=_number(env, "MLOPS_GATE_BASELINE_MARGIN", 0.02),
-            champion_tolerance=_number(env, "MLOPS_GATE_CHAMPION_TOLERANCE", 0.0),
-            segment_tolerance=_number(env, "MLOPS_GATE_SEGMENT_TOLERANCE", 0.25),
+        training = TrainingConfig(
+            validation_days=_integer(env, "MLOPS_VALIDATION_DAYS", TrainingConfig.validation_days),
+            test_days=_integer(env, "MLOPS_TEST_DAYS", TrainingConfig.test_days),
+            search_trials=_integer(env, "MLOPS_SEARCH_TRIALS", TrainingConfig.search_trials),
+            search_time_limit_s=_number(
+                env, "MLOPS_SEARCH_TIME_LIMIT_S", TrainingConfig.search_time_limit_s
+            ),
+            seed=_integer(env, "MLOPS_TRAINING_SEED", TrainingConfig.seed),
+        )
+        gate = GatePolicy(
+            baseline_margin=_number(env, "MLOPS_GATE_BASELINE_MARGIN", GatePolicy.baseline_margin),
+            champion_tolerance=_number(
+                env, "MLOPS_GATE_CHAMPION_TOLERANCE", GatePolicy.champion_tolerance
+            ),
+            segment_tolerance=_number(
+                env, "MLOPS_GATE_SEGMENT_TOLERANCE", GatePolicy.segment_tolerance
+            ),
         )
         monitoring = MonitoringPolicy(
             drift_sample_rows=_integer(env, "MLOPS_DRIFT_SAMPLE_ROWS", 100_000),
@@ -181,7 +179,8 @@ class Settings:
             mlflow_ui_url=env.get("MLOPS_MLFLOW_UI_URL") or "",
             mlflow_experiment=env.get("MLOPS_MLFLOW_EXPERIMENT") or "consumption_forecast",
             model_name=env.get("MLOPS_MODEL_NAME") or "consumption_forecaster",
-            model=model,
+            training=training,
+            gate=gate,
             automation_on=_flag(env, "MLOPS_AUTOMATION"),
             step_executor=_choice(
                 env, "MLOPS_STEP_EXECUTOR", ("in_process", "multiprocess", "k8s")

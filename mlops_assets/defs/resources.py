@@ -169,14 +169,15 @@ class ModelRegistryResource(dg.ConfigurableResource):
 class ModelPolicyResource(dg.ConfigurableResource):
     """How models are trained (split, search budget, seed) and what the promotion gate demands."""
 
-    validation_days: int = 2
-    test_days: int = 2
-    search_trials: int = 0
-    search_time_limit_s: float = 300.0
-    seed: int = 7
-    baseline_margin: float = 0.02
-    champion_tolerance: float = 0.0
-    segment_tolerance: float = 0.25
+    # Defaults come from the lib dataclasses, so there is one place to change them.
+    validation_days: int = TrainingConfig.validation_days
+    test_days: int = TrainingConfig.test_days
+    search_trials: int = TrainingConfig.search_trials
+    search_time_limit_s: float = TrainingConfig.search_time_limit_s
+    seed: int = TrainingConfig.seed
+    baseline_margin: float = GatePolicy.baseline_margin
+    champion_tolerance: float = GatePolicy.champion_tolerance
+    segment_tolerance: float = GatePolicy.segment_tolerance
 
     def training_config(self) -> TrainingConfig:
         return TrainingConfig(
@@ -269,7 +270,9 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
             model_name=settings.model_name,
             ui_url=settings.mlflow_ui_url,
         ),
-        "model_policy": ModelPolicyResource(**dataclasses.asdict(settings.model)),
+        "model_policy": ModelPolicyResource(
+            **dataclasses.asdict(settings.training), **dataclasses.asdict(settings.gate)
+        ),
         "monitoring": MonitoringPolicyResource(
             reports_dir=str(settings.data_dir / "reports"),
             reference_cache_dir=str(settings.data_dir / "mlflow" / "reference_cache"),

@@ -416,7 +416,7 @@ def evaluate_all(
 class GatePolicy:
     """How much better than the baseline, and how much worse than the champion, is allowed."""
 
-    baseline_margin: float = 0.05  # candidate MAE <= (1 - margin) x seasonal-naive MAE
+    baseline_margin: float = 0.02  # candidate MAE <= (1 - margin) x seasonal-naive MAE
     champion_tolerance: float = 0.0  # candidate MAE <= (1 + tolerance) x champion MAE
     segment_tolerance: float = 0.25  # per segment: candidate MAE <= (1 + tol) x champion's
 

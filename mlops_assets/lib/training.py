@@ -38,6 +38,8 @@ class TrainingDataError(ValueError):
 
 @dataclass(frozen=True)
 class TrainingConfig:
+    """The split, the search budget (0 trials: the default configuration) and the seed."""
+
     validation_days: int = 2
     test_days: int = 2
     search_trials: int = 0
