@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
 import polars as pl
 
 from mlops_assets.lib import forecasting as fc
 from mlops_assets.lib.features import ENTITY, LABEL, TIMESTAMP
+from mlops_assets.lib.validation import day_window
 
 if TYPE_CHECKING:
     import xgboost as xgb
@@ -39,7 +40,7 @@ class ScoringModel:
 
 def day_entities(segments: Sequence[str], day: date) -> pl.DataFrame:
     """Every segment x the 24 target hours of `day` (UTC): the entity frame of a day's forecast."""
-    start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    start, _ = day_window(day)
     hours = pl.datetime_range(
         start, start + timedelta(hours=23), "1h", time_unit="us", time_zone="UTC", eager=True
     )
@@ -52,7 +53,7 @@ def day_entities(segments: Sequence[str], day: date) -> pl.DataFrame:
 
 def score_day(features: pl.DataFrame, models: Sequence[ScoringModel], day: date) -> pl.DataFrame:
     """One row per segment, target hour and model: the forecast made at the day's origin."""
-    origin = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    origin, _ = day_window(day)
     frames = [
         fc.with_horizon(features)
         .select(ENTITY, TIMESTAMP, fc.HORIZON)

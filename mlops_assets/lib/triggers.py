@@ -79,12 +79,14 @@ def scan_landing(
 ) -> LandingBatch:
     """New files after the watermark, oldest first, taken until the runs they need would exceed
     `max_runs`; names that break the naming rule are skipped with a reason, never fatal."""
-    new = sorted(
-        (Watermark(mtime, name), name) for name, mtime in entries if Watermark(mtime, name) > after
-    )
+    # Plain (mtime, name) tuples order exactly like Watermark and cost far less on every tick.
+    last = (after.mtime_ns, after.name)
+    new = sorted((mtime, name) for name, mtime in entries if (mtime, name) > last)
     batch = LandingBatch(watermark=after)
     days: dict[str, set[date]] = {}
-    for index, (mark, name) in enumerate(new):
+    runs: dict[str, int] = {}  # run requests each dataset's days need so far
+    for index, (mtime, name) in enumerate(new):
+        mark = Watermark(mtime, name)
         match = FILE_NAME.match(name)
         reason = None
         if match is None:
@@ -101,13 +103,12 @@ def scan_landing(
             batch.watermark = mark
             continue
         dataset = match["dataset"]  # type: ignore[index]
-        trial = {ds: set(d) for ds, d in days.items()}
-        trial.setdefault(dataset, set()).add(day)
-        runs = sum(len(day_ranges(d, max_days_per_run)) for d in trial.values())
-        if runs > max_runs:
+        with_day = days.get(dataset, set()) | {day}
+        needed = len(day_ranges(with_day, max_days_per_run))
+        if sum(runs.values()) - runs.get(dataset, 0) + needed > max_runs:
             batch.remaining = len(new) - index
             break
-        days = trial
+        days[dataset], runs[dataset] = with_day, needed
         batch.files.append(Landed(dataset, day, name, mark))
         batch.watermark = mark
     return batch

@@ -4,8 +4,10 @@ run-failure alarm. The decisions live in `lib/triggers.py`; these wrappers read 
 
 import json
 import urllib.request
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 
@@ -44,6 +46,13 @@ def _current_champion(instance: dg.DagsterInstance) -> str | None:
         return None
     value = event.asset_materialization.metadata.get("champion_version")
     return str(value.value) if value is not None else None
+
+
+def _of_champion(metadata: Mapping[str, Any], champion: str | None) -> bool:
+    """Whether a report or score was measured against the current champion (all count while
+    no champion has been promoted through Dagster yet)."""
+    version = metadata.get("champion_version")
+    return champion is None or (version is not None and str(version.value) == champion)
 
 
 def _training_in_flight(instance: dg.DagsterInstance) -> bool:
@@ -167,8 +176,7 @@ def build_sensors(settings: Settings) -> list[dg.SensorDefinition]:
             meta = record.asset_materialization.metadata  # type: ignore[union-attr]
             if "drift_share" not in meta:
                 continue  # a day skipped for lack of history
-            measured_against = meta.get("champion_version")
-            if champion and (measured_against is None or str(measured_against.value) != champion):
+            if not _of_champion(meta, champion):
                 continue  # measured against a model that is no longer champion
             share = float(meta["drift_share"].value)  # type: ignore[arg-type]
             columns = list(meta["drifted_columns"].value)  # type: ignore[arg-type]
@@ -216,8 +224,7 @@ def build_sensors(settings: Settings) -> list[dg.SensorDefinition]:
             meta = record.asset_materialization.metadata  # type: ignore[union-attr]
             if "champion_mape" not in meta:
                 continue
-            version = meta.get("champion_version")
-            if champion and (version is None or str(version.value) != champion):
+            if not _of_champion(meta, champion):
                 continue  # scored by an earlier champion
             if record.partition_key and record.partition_key not in latest:
                 latest[record.partition_key] = float(meta["champion_mape"].value)  # type: ignore[arg-type]

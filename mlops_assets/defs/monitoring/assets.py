@@ -2,7 +2,7 @@
 the features and predictions against the champion's training reference."""
 
 from collections.abc import Iterator, Mapping
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from mlops_assets.lib.features import ENTITY, LABEL, TIMESTAMP
 from mlops_assets.lib.forecasting import SCALED
 from mlops_assets.lib.markdown import markdown_table
 from mlops_assets.lib.registry import CHAMPION, RegistryError, RegistryUnavailable
+from mlops_assets.lib.validation import day_window
 
 PERFORMANCE_TABLE = "prediction_performance"
 # The consumption-derived inputs (those the model scales by the level) and the forecast itself.
@@ -48,11 +49,6 @@ def per_partition(
                 asset_key=context.asset_key, partition=day.isoformat(), metadata=metadata
             )
         )
-
-
-def _day_window(day: date) -> tuple[datetime, datetime]:
-    start = datetime(day.year, day.month, day.day, tzinfo=UTC)
-    return start, start + timedelta(days=1)
 
 
 @dg.asset(
@@ -80,7 +76,7 @@ def prediction_performance(
         actuals = staged.read_window(
             Path(warehouse.path),
             staged.STAGED_CONSUMPTION,
-            *_day_window(day),
+            *day_window(day),
             ["segment_id", "hour_utc", LABEL],
         ).select(
             pl.col("segment_id").alias(ENTITY),
