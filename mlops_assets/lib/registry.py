@@ -8,6 +8,7 @@ never unpickled. mlflow is imported inside the functions (about 2.5 s).
 from __future__ import annotations
 
 import fcntl
+import functools
 import json
 import os
 import tempfile
@@ -42,6 +43,17 @@ class RegistryError(RuntimeError):
     """The registry is reachable but its state does not allow the request (no champion, ...)."""
 
 
+@functools.cache
+def _initialise_sqlite(tracking_uri: str) -> None:
+    from mlflow import MlflowClient
+
+    db = Path(tracking_uri.removeprefix("sqlite:///"))
+    db.parent.mkdir(parents=True, exist_ok=True)
+    with open(db.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        MlflowClient(tracking_uri=tracking_uri).search_experiments(max_results=1)
+
+
 @dataclass(frozen=True)
 class VersionInfo:
     version: str
@@ -73,16 +85,13 @@ class Registry:
             return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
 
     def _initialise_once(self) -> None:
-        """Create a fresh sqlite store under a file lock: parallel first touches race (MLflow)."""
-        from mlflow import MlflowClient
-
+        """Create a fresh sqlite store under a file lock: parallel first touches race (MLflow).
+        Done once per process and store; a store deleted since is initialised again."""
         if not self.tracking_uri.startswith("sqlite:///"):
             return
-        db = Path(self.tracking_uri.removeprefix("sqlite:///"))
-        db.parent.mkdir(parents=True, exist_ok=True)
-        with open(db.with_suffix(".lock"), "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            MlflowClient(tracking_uri=self.tracking_uri).search_experiments(max_results=1)
+        if not Path(self.tracking_uri.removeprefix("sqlite:///")).exists():
+            _initialise_sqlite.cache_clear()
+        _initialise_sqlite(self.tracking_uri)
 
     @contextmanager
     def _errors(self, action: str) -> Iterator[None]:
