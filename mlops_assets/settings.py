@@ -45,6 +45,9 @@ class MonitoringPolicy:
     mape_consecutive_days: int = 3
     sensor_max_runs_per_tick: int = 8
     sensor_max_days_per_run: int = 31
+    # A STARTED training run whose worker the sensors cannot see (a pod elsewhere) counts as
+    # dead after this much silence; one on this host is judged by its process. 0: never.
+    training_stale_after_s: float = 7200.0
     alert_webhook_url: str = ""
 
 
@@ -147,6 +150,9 @@ class Settings:
             mape_consecutive_days=_integer(env, "MLOPS_MAPE_CONSECUTIVE_DAYS", 3),
             sensor_max_runs_per_tick=_integer(env, "MLOPS_SENSOR_MAX_RUNS_PER_TICK", 8),
             sensor_max_days_per_run=_integer(env, "MLOPS_SENSOR_MAX_DAYS_PER_RUN", 31),
+            training_stale_after_s=_number(
+                env, "MLOPS_TRAINING_STALE_AFTER_S", MonitoringPolicy.training_stale_after_s
+            ),
             alert_webhook_url=env.get("MLOPS_ALERT_WEBHOOK_URL") or "",
         )
         try:

@@ -4,6 +4,7 @@ have all their inputs, and when drift or realised error calls for retraining. No
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -126,6 +127,68 @@ def list_landing(landing_dir: Path) -> list[tuple[str, int]]:
             for e in entries
             if e.is_file() and (stat := e.stat())
         ]
+
+
+# A process that started this long after the run worker reported its pid has taken over the
+# number after the worker died (covers the one-second resolution of the boot time).
+PID_REUSE_SLACK_S = 5.0
+
+
+def dead_run_reason(
+    worker_pid: int | None, worker_running: bool | None, silent_s: float, stale_after_s: float
+) -> str | None:
+    """Why a STARTED run can no longer finish, or None while it may. A run worker this host can
+    see is judged by its process alone, so a long quiet step is never cut short; one it cannot
+    see (a pod elsewhere, no pid reported yet) is dead after `stale_after_s` of silence."""
+    if worker_running is False:
+        return f"its run worker (pid {worker_pid}) is gone"
+    if worker_running is None and stale_after_s > 0 and silent_s >= stale_after_s:
+        return (
+            f"it has written no event for {silent_s:.0f} s, the limit "
+            f"MLOPS_TRAINING_STALE_AFTER_S is {stale_after_s:.0f} s"
+        )
+    return None
+
+
+def process_running(pid: int, reported_at: float) -> bool | None:
+    """Whether the run worker `pid`, which reported its pid at `reported_at` (epoch seconds), is
+    still running on this host; None where that cannot be told (Windows)."""
+    if sys.platform == "win32":
+        return None  # os.kill(pid, 0) sends CTRL_C_EVENT there
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # it exists, under another user
+    stat = _proc_stat(pid)
+    if stat is None:
+        return True  # no /proc (macOS): existence is all there is to know
+    state, started_at = stat
+    if state in ("Z", "X"):
+        return False  # killed, not yet reaped: a container may have no init to reap orphans
+    return started_at <= reported_at + PID_REUSE_SLACK_S
+
+
+def _proc_stat(pid: int) -> tuple[str, float] | None:
+    """A process's state letter and start time (epoch seconds) from /proc (see proc(5))."""
+    try:
+        boot = next(
+            float(line.split()[1])
+            for line in Path("/proc/stat").read_text().splitlines()
+            if line.startswith("btime ")
+        )
+    except (OSError, StopIteration):
+        return None
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return ("X", 0.0)  # gone since os.kill looked
+    except OSError:
+        return None
+    # The command name may hold spaces and parentheses: count fields after its last ")".
+    fields = text.rpartition(")")[2].split()
+    return fields[0], boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")
 
 
 def ready_days(inputs: Mapping[str, Mapping[str, int]], done: Mapping[str, int]) -> dict[str, int]:

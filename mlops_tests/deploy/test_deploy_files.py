@@ -44,6 +44,24 @@ def test_the_production_instance_config_is_valid_for_dagster() -> None:
     assert config["run_monitoring"]["enabled"] and config["run_retries"]["enabled"]
 
 
+@pytest.mark.parametrize(
+    "folder", [DEPLOY, PROJECT_ROOT / "mlops_assets" / "instance"], ids=["production", "embedded"]
+)
+def test_both_instances_fail_runs_that_hang_through_run_monitoring(folder: Path) -> None:
+    config, _ = dagster_instance_config(str(folder), "dagster.yaml")
+    monitoring = config["run_monitoring"]
+    assert monitoring["enabled"]
+    # Bounded: a run stuck starting, canceling or running is failed by the daemon, so it can
+    # never hold the one-training limit, or the retraining sensors, forever.
+    assert 0 < monitoring["start_timeout_seconds"] <= 600
+    assert 0 < monitoring["cancel_timeout_seconds"] <= 600
+    assert 0 < monitoring["max_runtime_seconds"] <= 24 * 3600
+    assert monitoring["poll_interval_seconds"] <= 120
+    # The default run launcher cannot resume a run: any resume attempt would stop the instance
+    # from loading.
+    assert monitoring.get("max_resume_run_attempts", 0) == 0
+
+
 def test_every_variable_used_is_listed_in_env_example() -> None:
     listed = set(env_example())
     used = set()
@@ -99,6 +117,9 @@ def test_helm_values_launch_runs_as_kubernetes_jobs_with_secrets() -> None:
     assert {"name": "mlops-assets-env"} in deployment["envSecrets"]
     assert {"name": "MLOPS_STEP_EXECUTOR", "value": "k8s"} in deployment["env"]
     assert values["global"]["postgresqlSecretName"]
+    # The K8sRunLauncher's health check fails a run whose pod died, within one poll.
+    monitoring = values["dagsterDaemon"]["runMonitoring"]
+    assert monitoring["enabled"] and monitoring["pollIntervalSeconds"] <= 120
     assert "postgresqlPassword" not in values["postgresql"]
 
 

@@ -3,6 +3,7 @@
 run-failure alarm. The decisions live in `lib/triggers.py`; these wrappers read Dagster state."""
 
 import json
+import time
 import urllib.request
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -55,11 +56,56 @@ def _of_champion(metadata: Mapping[str, Any], champion: str | None) -> bool:
     return champion is None or (version is not None and str(version.value) == champion)
 
 
-def _training_in_flight(instance: dg.DagsterInstance) -> bool:
-    runs = instance.get_run_records(
-        dg.RunsFilter(job_name=training_job.name, statuses=ACTIVE), limit=1
-    )
-    return bool(runs)
+def _training_in_flight(context: dg.SensorEvaluationContext, stale_after_s: float) -> bool:
+    """Whether a training_job run is queued or running. A STARTED run that can no longer finish
+    is marked failed on the way instead: a crash must not stop retraining for good, and FAILURE
+    keeps the UI, the failure alarm and the queue's one-training limit truthful."""
+    instance = context.instance
+    in_flight = False
+    for record in instance.get_run_records(
+        dg.RunsFilter(job_name=training_job.name, statuses=ACTIVE), limit=10
+    ):
+        run = record.dagster_run
+        if run.status != dg.DagsterRunStatus.STARTED:
+            in_flight = True  # queued, or starting: run monitoring's start timeout ends those
+            continue
+        reason = _why_dead(instance, run, stale_after_s)
+        if reason is None:
+            in_flight = True
+            continue
+        current = instance.get_run_by_id(run.run_id)
+        if current is not None and current.status == dg.DagsterRunStatus.STARTED:
+            message = f"{run.job_name} run {run.run_id} can no longer finish: {reason}"
+            context.log.warning(f"{message}; marking it failed so retraining can go on")
+            instance.report_run_failed(current, f"Marked failed by the retraining sensor: {reason}")
+    return in_flight
+
+
+def _why_dead(instance: dg.DagsterInstance, run: dg.DagsterRun, stale_after_s: float) -> str | None:
+    """Why a STARTED run can no longer finish, or None while it may."""
+    pid, reported_at = _run_worker_pid(instance, run.run_id)
+    running = None
+    # DefaultRunLauncher's workers are children of the code server this sensor is evaluated in,
+    # so their pids are on this host; other launchers' workers are pods or containers elsewhere.
+    if pid is not None and isinstance(instance.run_launcher, dg.DefaultRunLauncher):
+        running = triggers.process_running(pid, reported_at)
+    last = instance.get_records_for_run(run.run_id, ascending=False, limit=1).records
+    silent_s = time.time() - last[0].event_log_entry.timestamp if last else 0.0
+    return triggers.dead_run_reason(pid, running, silent_s, stale_after_s)
+
+
+def _run_worker_pid(instance: dg.DagsterInstance, run_id: str) -> tuple[int | None, float]:
+    """The pid of the run's worker process and when it reported it: its first engine event
+    carrying a pid ("Started process for run", or the in-process executor's)."""
+    events = instance.get_records_for_run(
+        run_id, of_type=dg.DagsterEventType.ENGINE_EVENT, limit=5
+    ).records
+    for record in events:
+        event = record.event_log_entry.dagster_event
+        pid = event.engine_event_data.metadata.get("pid") if event else None
+        if pid is not None:
+            return int(str(pid.value)), record.event_log_entry.timestamp
+    return None, 0.0
 
 
 def build_sensors(settings: Settings) -> list[dg.SensorDefinition]:
@@ -191,7 +237,7 @@ def build_sensors(settings: Settings) -> list[dg.SensorDefinition]:
                 f"or above the threshold {policy.drift_share_threshold}",
                 cursor=cursor,
             )
-        if _training_in_flight(context.instance):
+        if _training_in_flight(context, policy.training_stale_after_s):
             return dg.SensorResult(skip_reason="drift found, but a training run is in flight")
         storage_id, trigger = found[-1]
         context.log.info(trigger.reason)
@@ -236,7 +282,7 @@ def build_sensors(settings: Settings) -> list[dg.SensorDefinition]:
         key = f"performance:{trigger.tags['last_partition']}"
         if context.cursor == key:
             return dg.SkipReason(f"already requested retraining for {key}")
-        if _training_in_flight(context.instance):
+        if _training_in_flight(context, policy.training_stale_after_s):
             return dg.SkipReason("error too high, but a training run is in flight")
         context.log.info(trigger.reason)
         return dg.SensorResult(
