@@ -176,8 +176,8 @@ class ModelPolicyResource(dg.ConfigurableResource):
     search_time_limit_s: float = TrainingConfig.search_time_limit_s
     seed: int = TrainingConfig.seed
     baseline_margin: float = GatePolicy.baseline_margin
-    champion_tolerance: float = GatePolicy.champion_tolerance
-    segment_tolerance: float = GatePolicy.segment_tolerance
+    significance: float = GatePolicy.significance
+    category_tolerance: float = GatePolicy.category_tolerance
 
     def training_config(self) -> TrainingConfig:
         return TrainingConfig(
@@ -191,8 +191,8 @@ class ModelPolicyResource(dg.ConfigurableResource):
     def gate_policy(self) -> GatePolicy:
         return GatePolicy(
             baseline_margin=self.baseline_margin,
-            champion_tolerance=self.champion_tolerance,
-            segment_tolerance=self.segment_tolerance,
+            significance=self.significance,
+            category_tolerance=self.category_tolerance,
         )
 
 

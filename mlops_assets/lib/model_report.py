@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
+import polars.selectors as cs
 
 from mlops_assets.lib.features import ENTITY, LABEL, TIMESTAMP
 from mlops_assets.lib.forecasting import BoosterParams, Evaluation, GateDecision
@@ -31,7 +32,11 @@ def learning_curve(curve: Mapping[str, Sequence[float]], best_iteration: int) ->
     for name, values in curve.items():
         ax.plot(range(1, len(values) + 1), values, label=name)
     ax.axvline(best_iteration + 1, color="grey", linestyle="--", label="best round")
-    ax.set(xlabel="boosting round", ylabel="MAE (relative to level)", title="Learning curve")
+    ax.set(
+        xlabel="boosting round",
+        ylabel="MAE (relative to level)",
+        title="Learning curve (rounds chosen here; the model is refit on train + validation)",
+    )
     ax.legend()
     return figure
 
@@ -66,8 +71,8 @@ def forecast_vs_actual(test: pl.DataFrame, columns: Mapping[str, str]) -> Figure
 
 def error_by_segment(candidate: Evaluation, baseline: Evaluation, top: int = 25) -> Figure:
     joined = (
-        candidate.per_segment.select(ENTITY, pl.col("mape").alias("candidate"))
-        .join(baseline.per_segment.select(ENTITY, pl.col("mape").alias("baseline")), on=ENTITY)
+        candidate.per_segment.select(ENTITY, pl.col("wape").alias("candidate"))
+        .join(baseline.per_segment.select(ENTITY, pl.col("wape").alias("baseline")), on=ENTITY)
         .sort("candidate", descending=True)
         .head(top)
         .reverse()
@@ -78,9 +83,57 @@ def error_by_segment(candidate: Evaluation, baseline: Evaluation, top: int = 25)
     ax.barh([i + 0.2 for i in y], joined.get_column("baseline").to_list(), 0.4, label=baseline.name)
     ax.barh([i - 0.2 for i in y], joined.get_column("candidate").to_list(), 0.4, label="candidate")
     ax.set_yticks(list(y), joined.get_column(ENTITY).to_list(), fontsize=7)
-    ax.set(xlabel="MAPE %", title=f"Error by segment (worst {joined.height})")
+    ax.set(xlabel="WAPE %", title=f"Error by segment (worst {joined.height})")
     ax.legend()
     return figure
+
+
+def rounded(table: pl.DataFrame, digits: int = 4) -> pl.DataFrame:
+    """Floats cut to `digits` decimals, for tables a person reads."""
+    return table.with_columns(cs.float().round(digits))
+
+
+def comparison_markdown(decision: GateDecision) -> str:
+    """Every forecaster's test metrics and the paired test of the candidate against it."""
+    # The candidate is not tested against itself: a dash, not "None".
+    return markdown_table(
+        rounded(decision.comparison).with_columns(
+            pl.col("dm_statistic", "p_value").cast(pl.String).fill_null("-")
+        )
+    )
+
+
+def gate_markdown(decision: GateDecision) -> str:
+    """The gate as a person reads it: the comparison table, the paired test, the categories and
+    the decision with its reasons."""
+    test = decision.test
+    basis = (
+        "the paired test against the champion"
+        if decision.champion_test
+        else f"the WAPE margin over the better baseline ({decision.best_baseline}); the test "
+        "against it is for information"
+    )
+    categories = (
+        markdown_table(rounded(decision.categories, 3))
+        if decision.categories.height
+        else "no champion: categories are not compared"
+    )
+    return f"""{comparison_markdown(decision)}
+
+`dm_statistic` and `p_value`: the Diebold-Mariano test of the candidate's daily WAPE against
+that forecaster (negative favours the candidate; p one-sided, H1: the candidate is better).
+
+**Decision: {"passed" if decision.passed else "failed"}**, decided by {basis}:
+statistic {test.statistic:.3f}, p-value {test.p_value:.4f} over {test.days} days (one
+forecast origin each, so horizon 1 and {test.lags} Newey-West lags), mean difference
+{test.mean_difference:+.3f} WAPE points.
+
+{chr(10).join(f"- {r}" for r in decision.reasons)}
+
+WAPE per consumer-type category against the champion:
+
+{categories}
+"""
 
 
 def png(figure: Figure) -> bytes:
@@ -106,6 +159,7 @@ def model_card(
     params: BoosterParams,
     seed: int,
     best_iteration: int,
+    fit_rows: int,
     trials: int,
     search_stopped_by: str,
     search_space: Mapping[str, Sequence[Any]],
@@ -142,17 +196,18 @@ predicts consumption relative to the segment's recent level; scoring multiplies 
 - Search: {trials} trial(s) of time-series cross-validation ({search_stopped_by}); with no
   trial the defaults below are used. Space:
 {space}
-- Chosen hyperparameters: `{params.as_dict()}`; seed {seed}; best round {best_iteration + 1}
-  (early stopping on validation MAE).
+- Chosen hyperparameters: `{params.as_dict()}`; seed {seed}; {best_iteration + 1} rounds,
+  chosen by early stopping on validation MAE. The registered model is then refit with that
+  many rounds on train + validation ({fit_rows:,} rows), so it has seen the newest days before
+  the test window.
 
-## Test metrics (held-out window, rows every forecaster can score)
-{markdown_table(decision.comparison)}
+## Test metrics and the gate (held-out window, rows every forecaster can score)
+WAPE = sum |forecast - actual| / sum |actual| (%): one scale-free figure for segments of every
+size, and the one the gate decides on.
 
-Gate: {"**passed**" if decision.passed else "**failed**"}.
-{chr(10).join(f"- {r}" for r in decision.reasons)}
-
+{gate_markdown(decision)}
 ## Error by horizon hour
-{markdown_table(per_horizon.select("horizon_hour", "mae", "mape", "rows"))}
+{markdown_table(rounded(per_horizon.select("horizon_hour", "wape", "mae", "mape", "rows"), 3))}
 
 ## Use
 Load with `Registry.load_booster(version)` (XGBoost UBJ, never pickle) and score with

@@ -72,7 +72,8 @@ def score_day(features: pl.DataFrame, models: Sequence[ScoringModel], day: date)
 
 
 def realised(predictions: pl.DataFrame, actuals: pl.DataFrame) -> dict[str, fc.Evaluation]:
-    """Realised metrics per model role, on the hours whose actuals have landed."""
+    """Realised metrics (WAPE first, as the performance trigger reads it) per model role, on the
+    hours whose actuals have landed."""
     joined = predictions.join(
         actuals.select(ENTITY, TIMESTAMP, LABEL).filter(pl.col(LABEL).is_not_null()),
         on=[ENTITY, TIMESTAMP],
@@ -96,5 +97,5 @@ def performance_rows(day: date, scores: Mapping[str, fc.Evaluation]) -> pl.DataF
             )
         )
     return pl.concat(frames, how="diagonal_relaxed").select(
-        "day", ROLE, ENTITY, "mae", "rmse", "mape", "r2", pl.col("rows").cast(pl.Int64)
+        "day", ROLE, ENTITY, "wape", "mae", "rmse", "mape", "r2", pl.col("rows").cast(pl.Int64)
     )

@@ -1,14 +1,16 @@
-"""One training, end to end and without Dagster: split, search, fit, score against the baselines
-and the champion on the same test window, decide the gate, log everything to MLflow. Also the
-reproduction of a registered version from its lineage."""
+"""One training, end to end and without Dagster: split, search, fit (rounds chosen on validation,
+then refit on train + validation), score against the baselines and the champion on the same test
+window, decide the gate, log everything to MLflow. Also the reproduction of a registered version
+from its lineage."""
 
 from __future__ import annotations
 
 import hashlib
+import math
 import subprocess
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -38,10 +40,11 @@ class TrainingDataError(ValueError):
 
 @dataclass(frozen=True)
 class TrainingConfig:
-    """The split, the search budget (0 trials: the default configuration) and the seed."""
+    """The split, the search budget (0 trials: the default configuration) and the seed. The test
+    window is at least a week (`forecasting.MIN_TEST_DAYS`) so the gate sees every weekday."""
 
     validation_days: int = 2
-    test_days: int = 2
+    test_days: int = 7
     search_trials: int = 0
     search_time_limit_s: float = 300.0
     seed: int = 7
@@ -52,14 +55,14 @@ class CandidateResult:
     version: str
     run_id: str
     candidate: fc.Evaluation
-    baseline: fc.Evaluation
+    baseline: fc.Evaluation  # the better of the baselines on the test window
     champion: fc.Evaluation | None
     champion_version: str | None
     decision: fc.GateDecision
     window: tuple[date, date]
     data_version: str
     rows: dict[str, int]
-    best_iteration: int
+    best_iteration: int  # chosen on validation; the registered model has best_iteration + 1
     trials: int
     seconds: float
     forecast_markdown: str
@@ -113,8 +116,11 @@ def train_candidate(
         on_trial=lambda t: log(f"trial {t.number}: cv MAE {t.cv_mae:.2f} in {t.seconds:.1f}s"),
     )
     params = search.best.params if search.best else fc.BoosterParams()
-    fitted = fc.fit(split.train, split.validation, params, config.seed)
-    log(f"fit: best round {fitted.best_iteration + 1} in {fitted.seconds:.1f}s")
+    fitted = fc.fit_final(split, params, config.seed)
+    log(
+        f"fit: {fitted.rounds} rounds chosen on validation, refit on train + validation "
+        f"({fitted.rows:,} rows) in {fitted.seconds:.1f}s"
+    )
 
     predictions = {"candidate": fc.predict(fitted.booster, split.test)}
     champion = registry.by_alias(CHAMPION)
@@ -123,7 +129,7 @@ def train_candidate(
     evaluations = fc.evaluate_all(split.test, predictions)
     decision = fc.gate(
         evaluations["candidate"],
-        evaluations["seasonal_naive"],
+        [evaluations[name] for name in fc.BASELINES],
         evaluations.get("champion"),
         gate_policy,
     )
@@ -143,13 +149,18 @@ def train_candidate(
         "feature_service": FEATURE_SERVICE,
         "owner": OWNER,
         GATE_TAG: "passed" if decision.passed else "failed",
+        "gate_decided_by": decision.decided_by,
+        "best_baseline": decision.best_baseline,
     }
     scored = fc.comparable_rows(
         split.test.with_columns(
             *[pl.Series(f"pred_{k}", v, dtype=pl.Float64) for k, v in predictions.items()]
         )
     )
-    columns = {"candidate": "pred_candidate", "seasonal naive": "lag_168h"}
+    columns = {
+        "candidate": "pred_candidate",
+        decision.best_baseline: fc.BASELINES[decision.best_baseline],
+    }
     if "champion" in predictions:
         columns["champion"] = "pred_champion"
     forecast = report.forecast_vs_actual(scored, columns)
@@ -165,6 +176,7 @@ def train_candidate(
         params=params,
         seed=config.seed,
         best_iteration=fitted.best_iteration,
+        fit_rows=fitted.rows,
         trials=len(search.trials),
         search_stopped_by=search.stopped_by,
         search_space=fc.SEARCH_SPACE,
@@ -195,10 +207,22 @@ def train_candidate(
             else {}
         ),
         "best_iteration": float(fitted.best_iteration),
+        "refit_rounds": float(fitted.rounds),
+        "refit_rows": float(fitted.rows),
         "fit_seconds": fitted.seconds,
         **{f"{part}_rows": float(n) for part, n in rows.items()},
+        "gate_passed": float(decision.passed),
+        "gate_dm_statistic": decision.test.statistic,
+        "gate_p_value": decision.test.p_value,
+        **{
+            f"dm_{stat}_vs_{row['forecaster']}": row[column]
+            for row in decision.comparison.to_dicts()
+            for stat, column in (("statistic", "dm_statistic"), ("p_value", "p_value"))
+            if row[column] is not None
+        },
     }
-    metrics = {k: v for k, v in metrics.items() if v == v}  # MLflow rejects NaN in some stores
+    # MLflow rejects NaN and infinities in some stores (a test on too few days is NaN).
+    metrics = {k: v for k, v in metrics.items() if math.isfinite(v)}
     sample = split.test.head(5)
     record = TrainingRecord(
         run_name=f"candidate {window[1]}",
@@ -220,6 +244,7 @@ def train_candidate(
             "per_segment": evaluations["candidate"].per_segment.to_pandas(),
             "per_horizon": evaluations["candidate"].per_horizon.to_pandas(),
             "comparison": decision.comparison.to_pandas(),
+            "category_comparison": decision.categories.to_pandas(),
             "feature_importance": importance.to_pandas(),
         },
         figures={
@@ -227,17 +252,29 @@ def train_candidate(
             "feature_importance": report.importance(importance),
             "forecast_vs_actual": forecast,
             "error_by_segment": report.error_by_segment(
-                evaluations["candidate"], evaluations["seasonal_naive"]
+                evaluations["candidate"], evaluations[decision.best_baseline]
             ),
         },
         model_card=card,
         evaluation={
             "config": training_config,
-            "gate": {"passed": decision.passed, "reasons": decision.reasons},
+            "gate": {
+                "passed": decision.passed,
+                "decided_by": decision.decided_by,
+                "policy": asdict(gate_policy),
+                "best_baseline": decision.best_baseline,
+                "test": asdict(decision.test),
+                "tests": [asdict(t) for t in (decision.baseline_test, decision.champion_test) if t],
+                "reasons": decision.reasons,
+                "comparison": decision.comparison.to_dicts(),
+                "categories": decision.categories.to_dicts(),
+            },
             "evaluations": {k: v.to_json() for k, v in evaluations.items()},
         },
         config=training_config,
-        reference=reference_sample(split.train, fitted.booster, config.seed),
+        reference=reference_sample(
+            pl.concat([split.train, split.validation]), fitted.booster, config.seed
+        ),
         input_example=pl.DataFrame(
             fc.design_matrix(sample), schema=list(fc.MODEL_FEATURES), orient="row"
         ).to_pandas(),
@@ -248,7 +285,7 @@ def train_candidate(
         version=info.version,
         run_id=info.run_id,
         candidate=evaluations["candidate"],
-        baseline=evaluations["seasonal_naive"],
+        baseline=evaluations[decision.best_baseline],
         champion=evaluations.get("champion"),
         champion_version=champion.version if champion else None,
         decision=decision,
@@ -265,9 +302,13 @@ def train_candidate(
 REFERENCE_ROWS = 50_000
 
 
-def reference_sample(train: pl.DataFrame, booster: Any, seed: int) -> pl.DataFrame:
-    """Up to 50k training rows with the model's own predictions: what drift is measured against."""
-    sample = train.sample(min(train.height, REFERENCE_ROWS), seed=seed) if train.height else train
+def reference_sample(fitted_on: pl.DataFrame, booster: Any, seed: int) -> pl.DataFrame:
+    """Up to 50k rows the model was fitted on, with its own predictions: the drift reference."""
+    sample = (
+        fitted_on.sample(min(fitted_on.height, REFERENCE_ROWS), seed=seed)
+        if fitted_on.height
+        else fitted_on
+    )
     return sample.with_columns(pl.Series("prediction", fc.predict(booster, sample)))
 
 
@@ -308,16 +349,22 @@ def reproduce(
     log(f"rebuilding the training set for [{start:%Y-%m-%d}, {end:%Y-%m-%d})")
     frame = build_training_set(start, end)
     rebuilt_version = fc.data_version(frame)
-    split = fc.time_split(frame, config["validation_days"], config["test_days"])
-    fitted = fc.fit(
-        split.train, split.validation, fc.BoosterParams(**config["booster"]), config["seed"]
-    )
+    try:
+        split = fc.time_split(frame, config["validation_days"], config["test_days"])
+    except ValueError as error:
+        raise RegistryError(
+            f"version {version} cannot be refit by this code ({error}); check out the commit "
+            f"that trained it ({tags.get('git_commit')}) to reproduce it"
+        ) from error
+    fitted = fc.fit_final(split, fc.BoosterParams(**config["booster"]), config["seed"])
     evaluation = fc.evaluate_all(split.test, {"candidate": fc.predict(fitted.booster, split.test)})
+    # Versions trained before WAPE existed logged the others only.
+    names = [name for name in fc.METRICS if f"test_{name}" in logged_metrics]
+    if not names:
+        raise RegistryError(f"version {version}'s run has no test metric to compare")
     rows = []
-    for name in ("mae", "rmse", "mape", "r2"):
-        logged = logged_metrics.get(f"test_{name}")
-        if logged is None:
-            raise RegistryError(f"version {version}'s run has no test_{name} metric to compare")
+    for name in names:
+        logged = logged_metrics[f"test_{name}"]
         again = evaluation["candidate"].overall[name]
         rows.append(
             {"metric": name, "logged": logged, "reproduced": again, "abs_diff": abs(logged - again)}

@@ -228,26 +228,27 @@ def drift_trigger(
 
 
 def performance_trigger(
-    daily_mape: Sequence[tuple[str, float]], threshold: float, consecutive_days: int
+    daily_wape: Sequence[tuple[str, float]], threshold: float, consecutive_days: int
 ) -> Trigger | None:
-    """Retrain when the champion's realised MAPE exceeded the threshold on each of the last
-    `consecutive_days` days (in partition order, no gaps)."""
-    recent = sorted(daily_mape)[-consecutive_days:]
+    """Retrain when the champion's realised daily WAPE (%, sum |error| / sum actual over all
+    segments, the gate's metric) exceeded the threshold on each of the last `consecutive_days`
+    days (in partition order, no gaps)."""
+    recent = sorted(daily_wape)[-consecutive_days:]
     if len(recent) < consecutive_days:
         return None
     days = [date.fromisoformat(d) for d, _ in recent]
     if (days[-1] - days[0]).days != consecutive_days - 1:
         return None
-    if not all(mape > threshold for _, mape in recent):
+    if not all(wape > threshold for _, wape in recent):
         return None
-    values = ", ".join(f"{d} {m:.1f}%" for d, m in recent)
+    values = ", ".join(f"{d} {w:.1f}%" for d, w in recent)
     return Trigger(
-        reason=f"champion MAPE above {threshold:.1f}% for {consecutive_days} days: {values}",
+        reason=f"champion WAPE above {threshold:.1f}% for {consecutive_days} days: {values}",
         tags={
             "trigger": "performance",
-            "mape_threshold": f"{threshold:.2f}",
+            "wape_threshold": f"{threshold:.2f}",
             "consecutive_days": str(consecutive_days),
-            "mape_by_day": values[:200],
+            "wape_by_day": values[:200],
             "last_partition": recent[-1][0],
         },
     )

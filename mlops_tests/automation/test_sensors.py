@@ -271,30 +271,47 @@ def test_drift_sensor_starts_after_history_and_requests_training_with_the_number
 
 
 def test_performance_sensor_needs_consecutive_days_above_the_threshold(
-    sensors: dict[str, dg.SensorDefinition], instance: dg.DagsterInstance
+    mlops_env: Settings, sensors: dict[str, dg.SensorDefinition], instance: dg.DagsterInstance
 ) -> None:
+    assert mlops_env.monitoring.wape_threshold == 10.0
     sensor = sensors["performance_retraining_sensor"]
     performance = dg.AssetKey("prediction_performance")
-    for day, mape in (("2025-03-01", 12.0), ("2025-03-02", 4.0), ("2025-03-03", 13.0)):
-        materialized(instance, performance, day, champion_mape=mape)
+    for day, wape in (("2025-03-01", 17.0), ("2025-03-02", 4.0), ("2025-03-03", 18.0)):
+        # MAPE is not what the rule reads: a high one alone never retrains.
+        materialized(instance, performance, day, champion_wape=wape, champion_mape=90.0)
     assert not tick(sensor, instance).run_requests
 
-    materialized(instance, performance, "2025-03-04", champion_mape=15.0)
-    materialized(instance, performance, "2025-03-02", champion_mape=11.0)  # re-scored later
+    materialized(instance, performance, "2025-03-04", champion_wape=20.0)
+    materialized(instance, performance, "2025-03-02", champion_wape=16.0)  # re-scored later
     fired = tick(sensor, instance)
     (request,) = fired.run_requests
     assert request.tags["trigger"] == "performance"
     assert request.tags["last_partition"] == "2025-03-04"
-    assert "2025-03-02 11.0%" in request.tags["mape_by_day"]
+    assert request.tags["wape_threshold"] == "10.00"
+    assert "2025-03-02 16.0%" in request.tags["wape_by_day"]
+    assert "WAPE above 10.0%" in request.tags["trigger_reason"]
     assert not tick(sensor, instance, fired.cursor).run_requests
 
     # After a new champion, only days it scored count: three more bad days are needed.
     materialized(instance, dg.AssetKey("champion_model"), None, champion_version="2")
     for day in ("2025-03-05", "2025-03-06"):
-        materialized(instance, performance, day, champion_mape=30.0, champion_version="2")
+        materialized(instance, performance, day, champion_wape=30.0, champion_version="2")
     assert not tick(sensor, instance, fired.cursor).run_requests
-    materialized(instance, performance, "2025-03-07", champion_mape=30.0, champion_version="2")
+    materialized(instance, performance, "2025-03-07", champion_wape=30.0, champion_version="2")
     assert len(tick(sensor, instance, fired.cursor).run_requests) == 1
+
+
+def test_performance_sensor_ignores_days_the_champion_trained_on(
+    sensors: dict[str, dg.SensorDefinition], instance: dg.DagsterInstance
+) -> None:
+    sensor = sensors["performance_retraining_sensor"]
+    performance = dg.AssetKey("prediction_performance")
+    for day in ("2025-03-01", "2025-03-02"):
+        materialized(instance, performance, day, champion_wape=40.0, in_sample=False)
+    materialized(instance, performance, "2025-03-03", champion_wape=40.0, in_sample=True)
+    assert not tick(sensor, instance).run_requests
+    materialized(instance, performance, "2025-03-03", champion_wape=40.0, in_sample=False)
+    assert len(tick(sensor, instance).run_requests) == 1
 
 
 def test_performance_trigger_ignores_gaps() -> None:

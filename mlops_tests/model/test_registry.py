@@ -23,8 +23,8 @@ from mlops_assets.lib.registry import (
 )
 from mlops_tests.unit.test_forecasting import training_frame
 
-CONFIG = training.TrainingConfig(validation_days=2, test_days=2, seed=7)
-LENIENT = fc.GatePolicy(baseline_margin=0.0, champion_tolerance=0.0, segment_tolerance=1.0)
+CONFIG = training.TrainingConfig(validation_days=2, test_days=7, seed=7)
+LENIENT = fc.GatePolicy(baseline_margin=0.0, significance=0.05, category_tolerance=1.0)
 
 
 @pytest.fixture(scope="module")
@@ -71,10 +71,21 @@ def test_a_training_registers_a_challenger_with_its_lineage(
     assert info.tags["dagster_run_id"] == "test-run"
     assert info.tags["feature_views"] == "consumption_features"
     assert info.tags[training.GATE_TAG] == "passed"
+    assert info.tags["gate_decided_by"] == "baseline_margin"
     params, metrics, tags = registry.run_record(first.run_id)
     assert params["max_depth"] == str(fc.BoosterParams().max_depth) and params["seed"] == "7"
+    assert params["test_days"] == "7"
+    assert metrics["test_wape"] == pytest.approx(first.candidate.overall["wape"])
     assert metrics["test_mae"] == pytest.approx(first.candidate.overall["mae"])
-    assert metrics["seasonal_naive_mae"] == pytest.approx(first.baseline.overall["mae"])
+    best = first.decision.best_baseline
+    assert tags["best_baseline"] == best
+    assert metrics[f"{best}_wape"] == pytest.approx(first.baseline.overall["wape"])
+    assert metrics["gate_p_value"] == pytest.approx(first.decision.test.p_value)
+    assert metrics[f"dm_p_value_vs_{best}"] == pytest.approx(first.decision.test.p_value)
+    # The registered model was refit on train + validation with the rounds early stopping chose.
+    assert metrics["refit_rounds"] == first.best_iteration + 1
+    assert metrics["refit_rows"] == metrics["train_rows"] + metrics["validation_rows"]
+    assert registry.load_booster(first.version).num_boosted_rounds() == first.best_iteration + 1
     assert tags["training_set_version"] == first.data_version
 
 
@@ -90,9 +101,25 @@ def test_the_run_holds_plots_tables_card_and_evaluation(
     card = client.download_artifacts(first.run_id, "model_card.md")
     text = Path(card).read_text()
     assert "Model card: forecaster" in text and "seasonal_naive" in text
+    assert "refit with that" in text and "Diebold-Mariano" in text
+    assert f"p-value {first.decision.test.p_value:.4f} over 7 days" in text
     evaluation = registry.evaluation(first.run_id)
-    assert evaluation["gate"]["passed"] is True
+    gate = evaluation["gate"]
+    assert gate["passed"] is True and gate["decided_by"] == "baseline_margin"
+    assert gate["test"]["p_value"] == pytest.approx(first.decision.test.p_value)
+    assert gate["policy"] == {
+        "baseline_margin": 0.0,
+        "significance": 0.05,
+        "category_tolerance": 1.0,
+    }
+    assert [row["forecaster"] for row in gate["comparison"]] == [
+        "candidate",
+        "seasonal_naive",
+        "same_hour_yesterday",
+    ]
     assert set(evaluation["evaluations"]) == {"candidate", "seasonal_naive", "same_hour_yesterday"}
+    again = fc.Evaluation.from_json(evaluation["evaluations"]["candidate"])
+    assert again.per_day.height == 7 and again.overall == first.candidate.overall
     history = client.get_metric_history(first.run_id, "curve_validation_mae")
     assert len(history) > first.best_iteration
 
@@ -106,7 +133,7 @@ def test_the_model_is_stored_as_ubj_and_loads_without_pickle(
     assert not [f for f in files if f.endswith((".pkl", ".pickle", ".cloudpickle"))]
     booster = registry.load_booster(first.version)
     frame = pl.read_parquet(workdir / "training_set.parquet")
-    split = fc.time_split(frame, 2, 2)
+    split = fc.time_split(frame, 2, 7)
     predicted = fc.predict(booster, split.test)
     evaluated = fc.evaluate_all(split.test, {"candidate": predicted})["candidate"]
     assert evaluated.overall["mae"] == pytest.approx(first.candidate.overall["mae"], abs=1e-9)
@@ -120,11 +147,15 @@ def test_promotion_keeps_the_previous_champion_and_rollback_restores_it(
         "previous_champion": None,
     }
     second = train(registry, workdir)
-    # Same data and seed: the second model equals the champion, which the gate accepts.
-    assert second.champion_version == "1" and second.decision.passed
+    # Same data and seed: the second model equals the champion, so it has not shown it is better.
+    assert second.champion_version == "1" and not second.decision.passed
     assert second.champion is not None
-    assert second.candidate.overall["mae"] == pytest.approx(second.champion.overall["mae"])
-    registry.promote(second.version, "test")
+    assert second.candidate.overall["wape"] == pytest.approx(second.champion.overall["wape"])
+    assert second.decision.decided_by == "diebold_mariano"
+    assert second.decision.test.against == "champion" and second.decision.test.p_value == 0.5
+    assert registry.version(second.version).tags[training.GATE_TAG] == "failed"
+    assert registry.aliases()[CHAMPION] == "1"
+    registry.promote(second.version, "test")  # by hand, as an operator may
     assert registry.aliases() == {CHAMPION: "2", PREVIOUS_CHAMPION: "1", CHALLENGER: "2"}
 
     moved = registry.rollback()
@@ -198,7 +229,12 @@ def test_no_champion_means_the_baseline_alone_decides(workdir: Path, tmp_path: P
     fresh = Registry(f"sqlite:///{tmp_path / 'm.db'}", (tmp_path / "a").as_uri(), "e", "m")
     result = train(fresh, workdir, policy=fc.GatePolicy(baseline_margin=0.02))
     assert result.champion is None and result.champion_version is None
+    baselines = {
+        name: result.decision.comparison.filter(pl.col("forecaster") == name).item(0, "wape")
+        for name in fc.BASELINES
+    }
+    assert result.baseline.overall["wape"] == min(baselines.values())
     assert result.decision.passed == (
-        result.candidate.overall["mae"] <= 0.98 * result.baseline.overall["mae"]
+        result.candidate.overall["wape"] <= 0.98 * result.baseline.overall["wape"]
     )
     assert np.isfinite(result.candidate.overall["mape"])

@@ -1,4 +1,5 @@
-"""Forecasting without MLflow or Dagster: split, fit, search, metrics, baselines and the gate."""
+"""Forecasting without MLflow or Dagster: split, fit and refit, search, metrics, baselines, the
+paired test and the gate."""
 
 from __future__ import annotations
 
@@ -12,11 +13,16 @@ from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
 
 from mlops_assets.lib import forecasting as fc
 from mlops_assets.lib.features import ENTITY, LABEL, TIMESTAMP, build_features, staged_window
-from mlops_assets.lib.generator import GeneratorConfig, generate_consumption, generate_weather
-from mlops_assets.lib.staging import stage_consumption, stage_weather
+from mlops_assets.lib.generator import (
+    GeneratorConfig,
+    generate_consumption,
+    generate_weather_forecast,
+)
+from mlops_assets.lib.staging import stage_consumption, stage_weather_forecast
 
 START = datetime(2025, 1, 6, tzinfo=UTC)
 DAYS = 20
+TEST_DAYS = 7
 
 
 def training_frame(days: int = DAYS, n_consumer_types: int = 4) -> pl.DataFrame:
@@ -25,8 +31,8 @@ def training_frame(days: int = DAYS, n_consumer_types: int = 4) -> pl.DataFrame:
     config = GeneratorConfig(n_consumer_types=n_consumer_types)
     history_start, _ = staged_window(START, end)
     consumption = stage_consumption(generate_consumption(history_start, end, config))
-    weather = stage_weather(generate_weather(START, end, config))
-    features = build_features(consumption, weather, START, end)
+    forecasts = stage_weather_forecast(generate_weather_forecast(START, end, config))
+    features = build_features(consumption, forecasts, START, end)
     labels = consumption.select(
         pl.col("segment_id").alias(ENTITY),
         pl.col("hour_utc").dt.replace_time_zone("UTC").alias(TIMESTAMP),
@@ -42,7 +48,7 @@ def frame() -> pl.DataFrame:
 
 @pytest.fixture(scope="module")
 def split(frame: pl.DataFrame) -> fc.Split:
-    return fc.time_split(frame, validation_days=2, test_days=2)
+    return fc.time_split(frame, validation_days=2, test_days=TEST_DAYS)
 
 
 @pytest.fixture(scope="module")
@@ -50,13 +56,18 @@ def fitted(split: fc.Split) -> fc.FitResult:
     return fc.fit(split.train, split.validation, fc.BoosterParams(), seed=7)
 
 
+@pytest.fixture(scope="module")
+def final(split: fc.Split) -> fc.FitResult:
+    return fc.fit_final(split, fc.BoosterParams(), seed=7)
+
+
 # --- split -------------------------------------------------------------------------------------
 
 
 def test_split_is_time_ordered_at_day_boundaries(frame: pl.DataFrame, split: fc.Split) -> None:
     end = START + timedelta(days=DAYS)
-    assert split.test_start == end - timedelta(days=2)
-    assert split.validation_start == end - timedelta(days=4)
+    assert split.test_start == end - timedelta(days=7)
+    assert split.validation_start == end - timedelta(days=9)
     train_max = split.train.get_column(TIMESTAMP).max()
     assert train_max < split.validation.get_column(TIMESTAMP).min()  # type: ignore[operator]
     assert split.validation.get_column(TIMESTAMP).max() < split.test_start  # type: ignore[operator]
@@ -66,14 +77,19 @@ def test_split_is_time_ordered_at_day_boundaries(frame: pl.DataFrame, split: fc.
 
 
 def test_split_refuses_a_window_too_short_and_says_why(frame: pl.DataFrame) -> None:
-    short = frame.filter(pl.col(TIMESTAMP) >= START + timedelta(days=DAYS - 3))
-    with pytest.raises(ValueError, match="too short for 2 validation and 2 test days"):
-        fc.time_split(short, 2, 2)
+    short = frame.filter(pl.col(TIMESTAMP) >= START + timedelta(days=DAYS - 9))
+    with pytest.raises(ValueError, match="too short for 2 validation and 7 test days"):
+        fc.time_split(short, 2, 7)
+
+
+def test_split_refuses_a_test_window_shorter_than_a_week(frame: pl.DataFrame) -> None:
+    with pytest.raises(ValueError, match=r"test_days=6: .* at least 7 days .* MLOPS_TEST_DAYS"):
+        fc.time_split(frame, 2, 6)
 
 
 def test_missing_columns_are_named(frame: pl.DataFrame) -> None:
     with pytest.raises(ValueError, match="lag_24h"):
-        fc.time_split(frame.drop("lag_24h"), 2, 2)
+        fc.time_split(frame.drop("lag_24h"), 2, 7)
 
 
 # --- model -------------------------------------------------------------------------------------
@@ -110,36 +126,62 @@ def test_fit_stops_early_and_keeps_only_the_best_trees(fitted: fc.FitResult) -> 
     assert min(fitted.curve["validation"]) == fitted.curve["validation"][fitted.best_iteration]
 
 
+def test_the_final_model_is_refit_on_train_and_validation_with_the_chosen_rounds(
+    split: fc.Split, fitted: fc.FitResult, final: fc.FitResult
+) -> None:
+    both = pl.concat([split.train, split.validation])
+    assert final.best_iteration == fitted.best_iteration  # rounds chosen on validation
+    assert final.booster.num_boosted_rounds() == fitted.rounds
+    assert final.rows == both.height == split.train.height + split.validation.height
+    assert final.curve == fitted.curve  # the curve shown is the one that chose the rounds
+    params = fc.BoosterParams()
+    on_both = fc.refit(both, params, fitted.rounds, seed=7)
+    on_train = fc.refit(split.train, params, fitted.rounds, seed=7)
+    predicted = fc.predict(final.booster, split.test)
+    np.testing.assert_array_equal(predicted, fc.predict(on_both, split.test))
+    assert not np.array_equal(predicted, fc.predict(on_train, split.test))
+    # It has seen the validation days, which the early-stopped model only scored.
+    truth = split.validation.get_column(LABEL).to_numpy()
+    seen = np.abs(fc.predict(final.booster, split.validation) - truth).mean()
+    unseen = np.abs(fc.predict(fitted.booster, split.validation) - truth).mean()
+    assert seen < unseen
+
+
 def test_fit_is_reproducible_and_round_trips_through_ubj(
-    split: fc.Split, fitted: fc.FitResult, tmp_path: Path
+    split: fc.Split, final: fc.FitResult, tmp_path: Path
 ) -> None:
     import xgboost as xgb
 
-    again = fc.fit(split.train, split.validation, fc.BoosterParams(), seed=7)
-    first = fc.predict(fitted.booster, split.test)
+    again = fc.fit_final(split, fc.BoosterParams(), seed=7)
+    first = fc.predict(final.booster, split.test)
     np.testing.assert_array_equal(first, fc.predict(again.booster, split.test))
     path = tmp_path / "model.ubj"
-    fitted.booster.save_model(path)
+    final.booster.save_model(path)
     loaded = xgb.Booster(model_file=str(path))
     np.testing.assert_array_equal(first, fc.predict(loaded, split.test))
 
 
 def test_the_model_beats_both_baselines_on_generated_data(
-    split: fc.Split, fitted: fc.FitResult
+    split: fc.Split, final: fc.FitResult
 ) -> None:
-    scores = fc.evaluate_all(split.test, {"candidate": fc.predict(fitted.booster, split.test)})
-    assert scores["candidate"].overall["mae"] < scores["seasonal_naive"].overall["mae"]
-    assert scores["candidate"].overall["mae"] < scores["same_hour_yesterday"].overall["mae"]
+    scores = fc.evaluate_all(split.test, {"candidate": fc.predict(final.booster, split.test)})
+    assert scores["candidate"].overall["wape"] < scores["seasonal_naive"].overall["wape"]
+    assert scores["candidate"].overall["wape"] < scores["same_hour_yesterday"].overall["wape"]
 
 
 # --- metrics -----------------------------------------------------------------------------------
 
 
-def test_metrics_match_scikit_learn_and_cover_segments_and_horizons(split: fc.Split) -> None:
+def test_metrics_match_scikit_learn_and_cover_segments_categories_and_horizons(
+    split: fc.Split,
+) -> None:
     rng = np.random.default_rng(0)
     truth = split.test.get_column(LABEL).to_numpy()
     guess = truth * rng.uniform(0.9, 1.1, truth.size)
     scores = fc.evaluate_all(split.test, {"model": guess})["model"]
+    assert scores.overall["wape"] == pytest.approx(
+        np.abs(guess - truth).sum() / np.abs(truth).sum() * 100
+    )
     assert scores.overall["mae"] == pytest.approx(mean_absolute_error(truth, guess))
     assert scores.overall["rmse"] == pytest.approx(np.sqrt(mean_squared_error(truth, guess)))
     assert scores.overall["r2"] == pytest.approx(r2_score(truth, guess))
@@ -147,6 +189,29 @@ def test_metrics_match_scikit_learn_and_cover_segments_and_horizons(split: fc.Sp
     assert scores.per_horizon.get_column(fc.HORIZON).to_list() == list(range(1, 25))
     assert scores.per_segment.height == split.test.get_column(ENTITY).n_unique()
     assert scores.per_segment.get_column("rows").sum() == truth.size
+    for table in (scores.per_segment, scores.per_category, scores.per_horizon):
+        assert "wape" in table.columns
+    # Four consumer types, one of each load-shape category the generator mixes first.
+    assert scores.per_category.get_column(fc.CATEGORY).to_list() == [
+        "commerce",
+        "household",
+        "industry_continuous",
+        "industry_shift",
+    ]
+    assert scores.per_category.get_column("rows").sum() == truth.size
+    days = scores.per_day
+    assert days.height == TEST_DAYS
+    assert days.get_column("abs_error").sum() == pytest.approx(np.abs(guess - truth).sum())
+
+
+def test_categories_come_from_the_segment_id_when_consumer_type_is_absent() -> None:
+    frame = pl.DataFrame({ENTITY: ["DK1-510", "DK2-450", "DK1-1037", "DK1-999"]})
+    assert fc.with_category(frame).get_column(fc.CATEGORY).to_list() == [
+        "household",
+        "public",
+        "household",  # synthetic codes follow the real type they cycle through
+        "consumer_type 999",  # no grouping known: the consumer type is its own category
+    ]
 
 
 def test_baselines_are_last_week_and_yesterday_at_the_same_hour(split: fc.Split) -> None:
@@ -161,10 +226,15 @@ def test_baselines_are_last_week_and_yesterday_at_the_same_hour(split: fc.Split)
 
 
 def test_evaluation_survives_json(split: fc.Split) -> None:
+    import json
+
     scores = fc.evaluate_all(split.test, {})["seasonal_naive"]
-    again = fc.Evaluation.from_json(scores.to_json())
+    again = fc.Evaluation.from_json(json.loads(json.dumps(scores.to_json())))
     assert again.overall == scores.overall
     assert again.per_segment.equals(scores.per_segment)
+    assert again.per_category.equals(scores.per_category)
+    assert again.per_day.equals(scores.per_day)
+    assert fc.diebold_mariano(again, scores).p_value == 0.5  # still comparable day by day
 
 
 # --- search ------------------------------------------------------------------------------------
@@ -183,42 +253,138 @@ def test_search_is_seeded_and_budgeted(split: fc.Split) -> None:
     assert fc.search(split.train, n_trials=0, time_limit_s=600, seed=3).best is None
 
 
-# --- gate --------------------------------------------------------------------------------------
+# --- the paired test and the gate -------------------------------------------------------------
 
 
-def _scores(name: str, mae: float, per_segment: dict[str, float]) -> fc.Evaluation:
-    return fc.Evaluation(
-        name=name,
-        overall={"mae": mae, "rmse": mae, "mape": mae / 10, "r2": 0.9, "rows": 10.0},
-        per_segment=pl.DataFrame({ENTITY: list(per_segment), "mae": list(per_segment.values())}),
-        per_horizon=pl.DataFrame({fc.HORIZON: [1], "mae": [mae]}),
+def _noisy(test: pl.DataFrame, seed: int, noise: float, shared: float = 0.03) -> np.ndarray:
+    """A forecast of the test rows with relative error: a part shared by each segment's day (one
+    origin, so its 24 hours miss together) and an hourly part."""
+    rng = np.random.default_rng(seed)
+    truth = test.get_column(LABEL).to_numpy()
+    day = test.get_column(TIMESTAMP).dt.date().rank("dense").cast(pl.Int64).to_numpy()
+    segment = test.get_column(ENTITY).rank("dense").cast(pl.Int64).to_numpy()
+    daily = rng.normal(0, shared, (segment.max() + 1, day.max() + 1))[segment, day]
+    return truth * (1 + daily + rng.normal(0, noise, truth.size))
+
+
+@pytest.fixture(scope="module")
+def test_rows(split: fc.Split) -> pl.DataFrame:
+    return fc.comparable_rows(split.test)
+
+
+POLICY = fc.GatePolicy(baseline_margin=0.02, significance=0.05, category_tolerance=0.10)
+
+
+def _gate(
+    test: pl.DataFrame,
+    candidate: np.ndarray,
+    champion: np.ndarray | None,
+    policy: fc.GatePolicy = POLICY,
+) -> fc.GateDecision:
+    predictions = {
+        "candidate": candidate,
+        **({"champion": champion} if champion is not None else {}),
+    }
+    scores = fc.evaluate_all(test, predictions)
+    return fc.gate(
+        scores["candidate"],
+        [scores[name] for name in fc.BASELINES],
+        scores.get("champion"),
+        policy,
     )
 
 
-POLICY = fc.GatePolicy(baseline_margin=0.05, champion_tolerance=0.0, segment_tolerance=0.25)
-BASELINE = _scores("seasonal_naive", 100.0, {"a": 100.0, "b": 100.0})
-
-
-def test_gate_first_run_needs_only_the_baseline_margin() -> None:
-    passed = fc.gate(_scores("candidate", 94.0, {"a": 90, "b": 98}), BASELINE, None, POLICY)
-    assert passed.passed and "no champion yet" in passed.reasons[-1]
-    failed = fc.gate(_scores("candidate", 96.0, {"a": 90, "b": 98}), BASELINE, None, POLICY)
-    assert not failed.passed and failed.reasons[0].startswith("FAIL")
-    assert failed.comparison.get_column("forecaster").to_list() == ["candidate", "seasonal_naive"]
-
-
-def test_gate_refuses_a_candidate_worse_than_the_champion() -> None:
-    champion = _scores("champion", 80.0, {"a": 80, "b": 80})
-    decision = fc.gate(_scores("candidate", 85.0, {"a": 85, "b": 85}), BASELINE, champion, POLICY)
+def test_an_equally_good_challenger_does_not_replace_the_champion(test_rows: pl.DataFrame) -> None:
+    champion = _noisy(test_rows, seed=1, noise=0.04)
+    decision = _gate(test_rows, _noisy(test_rows, seed=2, noise=0.04), champion)
     assert not decision.passed
-    assert any(r.startswith("FAIL: candidate MAE 85.000 vs champion") for r in decision.reasons)
+    assert decision.decided_by == "diebold_mariano"
+    assert decision.champion_test is not None and decision.champion_test.p_value >= 0.05
+    assert any("FAIL: candidate is not significantly better" in r for r in decision.reasons)
+    # A retrain that reproduces the champion exactly has no evidence at all.
+    same = _gate(test_rows, champion, champion)
+    assert not same.passed and same.test.p_value == 0.5 and same.test.statistic == 0.0
 
 
-def test_gate_refuses_a_candidate_much_worse_on_one_segment() -> None:
-    champion = _scores("champion", 80.0, {"a": 60, "b": 100})
-    candidate = _scores("candidate", 79.0, {"a": 80, "b": 78})  # better overall, a +33 %
-    decision = fc.gate(candidate, BASELINE, champion, POLICY)
+def test_a_clearly_better_challenger_replaces_the_champion(test_rows: pl.DataFrame) -> None:
+    champion = _noisy(test_rows, seed=1, noise=0.04)
+    decision = _gate(test_rows, _noisy(test_rows, seed=3, noise=0.02, shared=0.015), champion)
+    assert decision.passed, decision.reasons
+    test = decision.test
+    assert test.against == "champion" and test.days == TEST_DAYS and test.lags == 0
+    assert test.statistic < 0 and test.p_value < 0.05 and test.mean_difference < 0
+    row = decision.comparison.filter(pl.col("forecaster") == "champion").row(0, named=True)
+    assert row["p_value"] == pytest.approx(test.p_value)
+    assert row["dm_statistic"] == pytest.approx(test.statistic)
+
+
+def test_equal_skill_is_promoted_at_about_the_significance_level(
+    test_rows: pl.DataFrame,
+) -> None:
+    # Errors of one day move together: a test on hourly losses promotes about one in eight here.
+    promoted = 0
+    for seed in range(60):
+        scores = fc.evaluate_all(
+            test_rows,
+            {
+                "candidate": _noisy(test_rows, seed=100 + seed, noise=0.04),
+                "champion": _noisy(test_rows, seed=200 + seed, noise=0.04),
+            },
+        )
+        promoted += fc.diebold_mariano(scores["candidate"], scores["champion"]).p_value < 0.05
+    assert promoted <= 5  # 0.05 x 60 = 3 expected
+
+
+def test_the_one_sided_p_value_halves_statsmodels_two_sided_one(test_rows: pl.DataFrame) -> None:
+    from statsmodels.tsa.stattools import diebold_mariano_test
+
+    scores = fc.evaluate_all(
+        test_rows,
+        {"candidate": _noisy(test_rows, 3, 0.03), "champion": _noisy(test_rows, 4, 0.04)},
+    )
+    ours = fc.diebold_mariano(scores["candidate"], scores["champion"])
+    a = fc.daily_wape(scores["candidate"]).get_column("wape").to_numpy()
+    b = fc.daily_wape(scores["champion"]).get_column("wape").to_numpy()
+    theirs = diebold_mariano_test(
+        np.zeros(a.size), a, b, lags=0, criterion="mae", harvey_adj=True, horizon=1
+    )
+    assert ours.statistic == pytest.approx(theirs.statistic)
+    expected = theirs.pvalue / 2 if theirs.statistic < 0 else 1 - theirs.pvalue / 2
+    assert ours.p_value == pytest.approx(expected)
+
+
+def test_a_category_much_worse_than_the_champion_blocks_promotion(
+    test_rows: pl.DataFrame,
+) -> None:
+    champion = _noisy(test_rows, seed=1, noise=0.04)
+    candidate = _noisy(test_rows, seed=3, noise=0.02, shared=0.015)
+    # industry_shift segments are small: a bad forecast there hardly moves the pooled WAPE.
+    shift = fc.with_category(test_rows).get_column(fc.CATEGORY).to_numpy() == "industry_shift"
+    candidate[shift] = test_rows.get_column(LABEL).to_numpy()[shift] * 1.25
+    decision = _gate(test_rows, candidate, champion)
     assert not decision.passed
-    assert decision.worse_segments.get_column(ENTITY).to_list() == ["a"]
-    lenient = fc.gate(candidate, BASELINE, champion, fc.GatePolicy(0.05, 0.0, 0.5))
-    assert lenient.passed
+    assert decision.champion_test is not None and decision.champion_test.p_value < 0.05
+    assert decision.worse_categories.get_column(fc.CATEGORY).to_list() == ["industry_shift"]
+    assert any(r.startswith("FAIL: 1 of 4 consumer-type categories") for r in decision.reasons)
+    lenient = fc.GatePolicy(baseline_margin=0.02, significance=0.05, category_tolerance=10.0)
+    assert _gate(test_rows, candidate, champion, lenient).passed
+
+
+def test_without_a_champion_the_margin_over_the_better_baseline_decides(
+    test_rows: pl.DataFrame,
+) -> None:
+    good = _gate(test_rows, _noisy(test_rows, seed=3, noise=0.02, shared=0.015), None)
+    assert good.passed and good.decided_by == "baseline_margin"
+    assert good.best_baseline == "seasonal_naive"  # the better of the two on this window
+    assert good.test.against == "seasonal_naive" and good.test.p_value < 0.05
+    assert "no champion yet" in good.reasons[-1] and "for information" in good.reasons[-1]
+    assert good.comparison.get_column("forecaster").to_list() == [
+        "candidate",
+        "seasonal_naive",
+        "same_hour_yesterday",
+    ]
+    assert good.categories.is_empty()
+    # Last week's values themselves are within the margin of the baseline: refused.
+    naive = test_rows.get_column("lag_168h").to_numpy().astype(float)
+    copy = _gate(test_rows, naive * 0.995, None)
+    assert not copy.passed and copy.reasons[0].startswith("FAIL: candidate WAPE")

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from mlops_assets import settings as settings_module
+from mlops_assets.lib.forecasting import GatePolicy
 from mlops_assets.lib.validation import Limits
 from mlops_assets.settings import PROJECT_ROOT, Settings, Source, Thresholds, get_settings
 
@@ -164,3 +165,59 @@ def test_get_settings_reads_the_process_environment(
 
     assert settings.source is Source.LANDING
     assert settings.landing_dir == tmp_path.resolve() / "landing"
+
+
+def test_training_gate_and_trigger_defaults() -> None:
+    settings = Settings.from_env({})
+
+    assert settings.training.test_days == 7  # a whole weekly cycle
+    assert settings.gate == GatePolicy(
+        baseline_margin=0.02, significance=0.05, category_tolerance=0.10
+    )
+    assert settings.monitoring.wape_threshold == 10.0
+    assert settings.monitoring.wape_consecutive_days == 3
+
+
+def test_training_gate_and_trigger_overrides_are_read() -> None:
+    settings = Settings.from_env(
+        {
+            "MLOPS_TEST_DAYS": "14",
+            "MLOPS_GATE_BASELINE_MARGIN": "0.05",
+            "MLOPS_GATE_SIGNIFICANCE": "0.01",
+            "MLOPS_GATE_CATEGORY_TOLERANCE": "0.2",
+            "MLOPS_WAPE_THRESHOLD": "12.5",
+            "MLOPS_WAPE_CONSECUTIVE_DAYS": "2",
+        }
+    )
+
+    assert settings.training.test_days == 14
+    assert settings.gate == GatePolicy(
+        baseline_margin=0.05, significance=0.01, category_tolerance=0.2
+    )
+    assert settings.monitoring.wape_threshold == 12.5
+    assert settings.monitoring.wape_consecutive_days == 2
+
+
+def test_a_test_window_shorter_than_a_week_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"MLOPS_TEST_DAYS=6 is too short: .* at least 7 days"):
+        Settings.from_env({"MLOPS_TEST_DAYS": "6"})
+
+
+@pytest.mark.parametrize("value", ["0", "0.5", "1", "-0.05"])
+def test_a_significance_outside_a_one_sided_level_is_refused(value: str) -> None:
+    with pytest.raises(ValueError, match=r"MLOPS_GATE_SIGNIFICANCE=.* between 0 and 0\.5"):
+        Settings.from_env({"MLOPS_GATE_SIGNIFICANCE": value})
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("MLOPS_MAPE_THRESHOLD", "MLOPS_WAPE_THRESHOLD"),
+        ("MLOPS_MAPE_CONSECUTIVE_DAYS", "MLOPS_WAPE_CONSECUTIVE_DAYS"),
+        ("MLOPS_GATE_CHAMPION_TOLERANCE", "MLOPS_GATE_SIGNIFICANCE"),
+        ("MLOPS_GATE_SEGMENT_TOLERANCE", "MLOPS_GATE_CATEGORY_TOLERANCE"),
+    ],
+)
+def test_a_replaced_variable_is_refused_with_its_successor(old: str, new: str) -> None:
+    with pytest.raises(ValueError, match=f"{old} is no longer read; use {new}"):
+        Settings.from_env({old: "10"})

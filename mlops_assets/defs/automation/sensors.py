@@ -256,29 +256,32 @@ def build_sensors(settings: Settings) -> list[dg.SensorDefinition]:
         job=training_job,
         minimum_interval_seconds=60,
         default_status=status,
-        description="Performance-triggered: retrain when the champion's realised MAPE exceeds "
-        f"MLOPS_MAPE_THRESHOLD ({policy.mape_threshold}%) for MLOPS_MAPE_CONSECUTIVE_DAYS "
-        f"({policy.mape_consecutive_days}) days in a row.",
+        description="Performance-triggered: retrain when the champion's realised daily WAPE "
+        f"exceeds MLOPS_WAPE_THRESHOLD ({policy.wape_threshold}%) for "
+        f"MLOPS_WAPE_CONSECUTIVE_DAYS ({policy.wape_consecutive_days}) days in a row; days "
+        "inside the champion's training window (in_sample) do not count.",
     )
     def performance_retraining_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
         records = context.instance.fetch_materializations(
-            dg.AssetKey("prediction_performance"), limit=policy.mape_consecutive_days * 4
+            dg.AssetKey("prediction_performance"), limit=policy.wape_consecutive_days * 4
         ).records
         champion = _current_champion(context.instance)
         latest: dict[str, float] = {}
         for record in records:  # newest first: keep each day's latest figure
             meta = record.asset_materialization.metadata  # type: ignore[union-attr]
-            if "champion_mape" not in meta:
+            if "champion_wape" not in meta:
                 continue
+            if "in_sample" in meta and meta["in_sample"].value is True:
+                continue  # the champion trained on this day: its error says nothing
             if not _of_champion(meta, champion):
                 continue  # scored by an earlier champion
             if record.partition_key and record.partition_key not in latest:
-                latest[record.partition_key] = float(meta["champion_mape"].value)  # type: ignore[arg-type]
+                latest[record.partition_key] = float(meta["champion_wape"].value)  # type: ignore[arg-type]
         trigger = triggers.performance_trigger(
-            list(latest.items()), policy.mape_threshold, policy.mape_consecutive_days
+            list(latest.items()), policy.wape_threshold, policy.wape_consecutive_days
         )
         if trigger is None:
-            return dg.SkipReason("realised MAPE is within the threshold")
+            return dg.SkipReason("realised WAPE is within the threshold")
         key = f"performance:{trigger.tags['last_partition']}"
         if context.cursor == key:
             return dg.SkipReason(f"already requested retraining for {key}")

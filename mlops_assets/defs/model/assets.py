@@ -12,8 +12,7 @@ from mlops_assets.defs.resources import (
     ModelRegistryResource,
 )
 from mlops_assets.feature_repo.repo import OWNER
-from mlops_assets.lib import training
-from mlops_assets.lib.markdown import markdown_table
+from mlops_assets.lib import model_report, training
 from mlops_assets.lib.registry import RegistryError, RegistryUnavailable
 
 GATE = "beats_baseline_and_champion"
@@ -53,9 +52,10 @@ def _link(url: str, fallback: str) -> dg.MetadataValue:
             GATE,
             asset="candidate_model",
             blocking=True,
-            description="Promotion gate: beats seasonal naive by the margin on the held-out "
-            "test window and is not worse than the current champion there (overall and per "
-            "segment within the tolerance).",
+            description="Promotion gate on the held-out test window (7+ days), in WAPE: beats "
+            "the better naive baseline by the margin and, when a champion exists, beats it in a "
+            "one-sided Diebold-Mariano test on daily WAPE at MLOPS_GATE_SIGNIFICANCE with no "
+            "consumer-type category worse than MLOPS_GATE_CATEGORY_TOLERANCE.",
         )
     ],
 )
@@ -84,6 +84,7 @@ def candidate_model(
     except training.TrainingDataError as error:
         raise dg.Failure(description=str(error), allow_retries=False) from error
     decision = result.decision
+    test = decision.test
     yield dg.MaterializeResult(
         metadata={
             "model_version": result.version,
@@ -92,15 +93,20 @@ def candidate_model(
                 registry.version_url(result.version), f"{registry.model_name} v{result.version}"
             ),
             **{f"test_{k}": v for k, v in result.candidate.overall.items() if k != "rows"},
-            "seasonal_naive_mae": result.baseline.overall["mae"],
-            "champion_mae": result.champion.overall["mae"] if result.champion else None,
+            "best_baseline": decision.best_baseline,
+            "best_baseline_wape": result.baseline.overall["wape"],
+            "champion_wape": result.champion.overall["wape"] if result.champion else None,
             "champion_version": result.champion_version,
             "gate_passed": decision.passed,
-            "comparison": dg.MetadataValue.md(markdown_table(decision.comparison)),
+            "gate_decided_by": decision.decided_by,
+            "dm_statistic": test.statistic,
+            "p_value": test.p_value,
+            "comparison": dg.MetadataValue.md(model_report.comparison_markdown(decision)),
             "training_window": f"{result.window[0]} .. {result.window[1]}",
             "training_set_version": result.data_version,
             "train_rows": result.rows["train"],
             "best_iteration": result.best_iteration,
+            "refit_rounds": result.best_iteration + 1,
             "search_trials": result.trials,
             "training_seconds": round(result.seconds, 2),
             "forecast_plot": dg.MetadataValue.md(result.forecast_markdown),
@@ -113,14 +119,15 @@ def candidate_model(
         description="; ".join(decision.reasons),
         metadata={
             "model_version": result.version,
-            "comparison": dg.MetadataValue.md(markdown_table(decision.comparison)),
-            "reasons": dg.MetadataValue.md("\n".join(f"- {r}" for r in decision.reasons)),
-            "segments_worse_than_champion": decision.worse_segments.height,
-            "worst_segments": dg.MetadataValue.md(
-                markdown_table(decision.worse_segments.head(10))
-                if decision.worse_segments.height
-                else "none"
-            ),
+            "decision": "passed" if decision.passed else "failed",
+            "decided_by": decision.decided_by,
+            "tested_against": test.against,
+            "dm_statistic": test.statistic,
+            "p_value": test.p_value,
+            "days_compared": test.days,
+            "mean_wape_difference": test.mean_difference,
+            "gate": dg.MetadataValue.md(model_report.gate_markdown(decision)),
+            "categories_worse_than_champion": decision.worse_categories.height,
         },
     )
 
@@ -162,8 +169,10 @@ def champion_model(
             "champion_version": version,
             "previous_champion": moved["previous_champion"] or "none",
             "mlflow_model_version": _link(registry.version_url(version), f"v{version}"),
+            "test_wape": metrics.get("test_wape"),
             "test_mae": metrics.get("test_mae"),
             "test_mape": metrics.get("test_mape"),
+            "gate_p_value": metrics.get("gate_p_value"),
             "rollback": dg.MetadataValue.md(
                 "`mlops-assets rollback` restores the previous champion"
             ),
