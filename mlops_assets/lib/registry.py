@@ -10,9 +10,10 @@ from __future__ import annotations
 import fcntl
 import functools
 import json
+import math
 import os
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -195,6 +196,44 @@ class Registry:
             client.update_model_version(self.model_name, version, description=training.model_card)
             client.set_registered_model_alias(self.model_name, CHALLENGER, version)
             return self.version(version)
+
+    def log_backtest(
+        self,
+        *,
+        run_name: str,
+        params: Mapping[str, Any],
+        metrics: Mapping[str, float],
+        series: Mapping[str, Sequence[float]],
+        tags: dict[str, str],
+        tables: Mapping[str, pl.DataFrame],
+        figures: Mapping[str, Any],
+        summary: str,
+    ) -> str:
+        """One MLflow run in the experiment, no model: params, metrics, `series` stepped by index
+        (one step per test week), tables as CSV and JSON, plots and a summary. Returns its id."""
+        import mlflow
+
+        experiment_id = self.experiment_id()
+        with self._errors("log the backtest run"):
+            mlflow.set_tracking_uri(self.tracking_uri)
+            with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=tags) as run:
+                mlflow.log_params(dict(params))
+                mlflow.log_metrics(dict(metrics))
+                for step, values in enumerate(zip(*series.values(), strict=True), 1):
+                    # MLflow rejects NaN in some stores: a week with nothing to score is skipped.
+                    stepped = {
+                        k: v for k, v in zip(series, values, strict=True) if math.isfinite(v)
+                    }
+                    mlflow.log_metrics(stepped, step=step)
+                for name, table in tables.items():
+                    mlflow.log_text(table.write_csv(), f"tables/{name}.csv")
+                    # Dates as ISO text: MLflow's table view reads JSON, which has no date type.
+                    readable = table.with_columns(pl.col(pl.Date).cast(pl.String))
+                    mlflow.log_table(readable.to_pandas(), artifact_file=f"tables/{name}.json")
+                for name, figure in figures.items():
+                    mlflow.log_figure(figure, f"plots/{name}.png")
+                mlflow.log_text(summary, "summary.md")
+                return str(run.info.run_id)
 
     # -- reading ----------------------------------------------------------------------------
 
