@@ -6,6 +6,8 @@ STAMP := $(VENV)/.installed
 MANIFEST := dbt_project/target/manifest.json
 DBT_SOURCES := dbt_project/dbt_project.yml dbt_project/profiles.yml $(shell find dbt_project/models dbt_project/macros -type f 2>/dev/null)
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
+# XGBoost's OpenMP threads otherwise spin while waiting, starving dbt and Dagster on 2 cores.
+export OMP_WAIT_POLICY ?= PASSIVE
 # dagster-dbt and `dagster dev` call `dbt` by name: use the venv without activating it.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 

@@ -1,19 +1,25 @@
-"""Benchmark: data drift, ours (drift_report: sampled, explicit method, HTML) vs. Evidently's
-default DataDriftPreset() on the full frames.
+"""Benchmark: data drift. Speed: ours (drift_report: sampled, explicit method, HTML) vs.
+Evidently's default DataDriftPreset() on the full frames. Quality: false alarms on undrifted
+generated weeks and the delay to detect a level shift, daily like-for-like vs. the naive daily
+comparison.
 
-Run through `bench/run.py`, or directly: `.venv/bin/python bench/drift.py [--quick]`. Run with
-`--side ...` it is the fresh process that times one side on one case and measures its peak memory.
+Run through `bench/run.py`, or directly: `.venv/bin/python bench/drift.py [--quick]`;
+`--quality` runs the quality part alone. Run with `--side ...` it is the fresh process that times
+one side on one case and measures its peak memory.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 import tempfile
 import time
 import warnings
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +27,27 @@ import numpy as np
 import polars as pl
 from common import banner, measure_peak, seconds, table
 
-from mlops_assets.lib.drift import DRIFT_COLUMNS, drift_report
+from mlops_assets.lib import forecasting as fc
+from mlops_assets.lib.drift import (
+    DAILY_COLUMN_THRESHOLD,
+    DAILY_METHOD,
+    DAILY_SHARE_THRESHOLD,
+    DRIFT_COLUMNS,
+    DriftResult,
+    drift_report,
+    like_for_like,
+)
+from mlops_assets.lib.features import ENTITY, LABEL, LOOKBACK_HOURS, TIMESTAMP, build_daily_features
 from mlops_assets.lib.forecasting import PREDICTION
+from mlops_assets.lib.generator import (
+    Drift,
+    GeneratorConfig,
+    generate_consumption,
+    generate_weather_forecast,
+)
+from mlops_assets.lib.staging import stage_consumption, stage_weather_forecast
+from mlops_assets.lib.training import TrainingConfig, reference_sample
+from mlops_assets.lib.triggers import drift_trigger
 
 COLUMNS = (*DRIFT_COLUMNS, PREDICTION)
 SHIFTED = ("lag_24h", "rolling_mean_168h", "temperature_c", PREDICTION)
@@ -149,6 +174,11 @@ HEADERS = ["side", "rows/side", "compared/side", "time", "peak MiB", "HTML MB", 
 
 
 def run(quick: bool) -> str:
+    """The speed tables, then the quality tables (76 segments only when quick)."""
+    return run_speed(quick) + "\n" + run_quality(QUALITY_SIZES[:1] if quick else QUALITY_SIZES)
+
+
+def run_speed(quick: bool) -> str:
     """Generate the frames, time each side in a fresh process, compare verdicts, return tables."""
     sizes = QUICK_SIZES if quick else FULL_SIZES
     rows, notes, import_s = [], [], 0.0
@@ -210,8 +240,264 @@ def run(quick: bool) -> str:
     )
 
 
+# --- quality: false alarms and detection delay on generated data ---------------------------------
+
+QUALITY_SIZES = (38, 380)  # consumer types; 2 price areas give 76 and 760 segments
+# The training set's 28 days (the asset's default window), then 8 weeks scored against the
+# model's reference without retraining: March and April 2024, Easter and the switch to summer
+# time included.
+TRAINING_START = date(2024, 2, 5)
+TRAINING_DAYS = 28
+MONITORED_DAYS = 56
+# As the drift_report asset: the consumption features and the forecast.
+MONITORED = [*fc.SCALED, PREDICTION]
+# A level shift starts on each day of the third monitored week, for a third of the segments.
+SHIFT = 0.3
+SHIFT_WEEK = 2
+MAX_DELAY = 3  # days after the start that are scored; a shift still unseen then is "missed"
+NAIVE = ("wasserstein", 0.1, 0.5)  # the previous daily comparison: raw columns, all rows
+
+
+def _utc(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A trained model, its drift reference and the generated inputs of the monitored weeks."""
+
+    config: GeneratorConfig
+    reference: pl.DataFrame
+    booster: Any
+    weather: pl.DataFrame
+    monitored: list[date]
+
+
+def scenario(n_consumer_types: int) -> tuple[Scenario, dict[date, pl.DataFrame]]:
+    """Train as training_job does (split, fit, refit, reference sample) on the first 28 days;
+    return the scenario and each monitored day's features with the model's forecast."""
+    config = GeneratorConfig(n_consumer_types=n_consumer_types)
+    training = [TRAINING_START + timedelta(days=i) for i in range(TRAINING_DAYS)]
+    monitored = [training[-1] + timedelta(days=i + 1) for i in range(MONITORED_DAYS)]
+    start, end = _utc(training[0]), _utc(monitored[-1]) + timedelta(days=1)
+    weather = stage_weather_forecast(generate_weather_forecast(start, end, config))
+    consumption = stage_consumption(
+        generate_consumption(start - timedelta(hours=LOOKBACK_HOURS), end, config)
+    )
+    features = build_daily_features(consumption, weather, training + monitored)
+    labels = consumption.select(
+        pl.col("segment_id").alias(ENTITY),
+        pl.col("hour_utc").dt.replace_time_zone("UTC").alias(TIMESTAMP),
+        pl.col(LABEL),
+    )
+    frame = pl.concat([features[d] for d in training]).join(labels, on=[ENTITY, TIMESTAMP])
+    defaults = TrainingConfig()
+    split = fc.time_split(frame, defaults.validation_days, defaults.test_days)
+    booster = fc.fit_final(split, fc.BoosterParams(), defaults.seed).booster
+    fitted_on = pl.concat([split.train, split.validation])
+    reference = reference_sample(fitted_on, booster, defaults.seed)
+    built = Scenario(config, reference, booster, weather, monitored)
+    return built, {day: forecast(built, features[day]) for day in monitored}
+
+
+def forecast(built: Scenario, features: pl.DataFrame) -> pl.DataFrame:
+    """The day's features with the model's forecast, rows with every monitored value (as the
+    drift_report asset compares them)."""
+    predicted = features.with_columns(
+        pl.Series(PREDICTION, fc.predict(built.booster, features)).fill_nan(None)
+    )
+    return predicted.drop_nulls(MONITORED)
+
+
+def shifted_days(built: Scenario, start: date) -> dict[date, pl.DataFrame]:
+    """Days 1..MAX_DELAY after `start` with a +30 % level from `start` on, for a third of the
+    consumer types; features of day D read consumption up to D-1, so day `start` shows nothing."""
+    codes = built.config.consumer_types
+    drifted = GeneratorConfig(
+        n_consumer_types=len(codes),
+        drift=(Drift(start=start, consumer_types=tuple(codes[::3]), level_shift=SHIFT),),
+    )
+    days = [start + timedelta(days=k) for k in range(1, MAX_DELAY + 1)]
+    first, end = _utc(days[0]), _utc(days[-1]) + timedelta(days=1)
+    consumption = stage_consumption(
+        generate_consumption(first - timedelta(hours=LOOKBACK_HOURS), end, drifted)
+    )
+    features = build_daily_features(consumption, built.weather, days)
+    return {day: forecast(built, features[day]) for day in days}
+
+
+@dataclass(frozen=True)
+class DayVerdict:
+    share: float | None  # None: skipped
+    fires: bool
+    # The score of the column that would tip the share over the threshold (the k-th highest,
+    # k = the columns needed to retrain): retraining needs it at or over the column threshold.
+    deciding: float
+
+
+def _verdict(result: DriftResult, share_threshold: float) -> DayVerdict:
+    needed = math.ceil(share_threshold * result.n_columns - 1e-9)
+    deciding = sorted(result.scores.values(), reverse=True)[needed - 1]
+    trigger = drift_trigger("", result.share_drifted, result.drifted_columns, share_threshold)
+    return DayVerdict(result.share_drifted, trigger is not None, deciding)
+
+
+def like_for_like_verdict(reference: pl.DataFrame, current: pl.DataFrame) -> DayVerdict:
+    """The drift_report asset's verdict with the default settings; fires = drift_trigger fires."""
+    comparison = like_for_like(reference, current, MONITORED)
+    if comparison.skipped:
+        return DayVerdict(None, False, 0.0)
+    result = drift_report(
+        comparison.reference,
+        comparison.current,
+        comparison.columns,
+        method=DAILY_METHOD,
+        threshold=DAILY_COLUMN_THRESHOLD,
+    )
+    return _verdict(result, DAILY_SHARE_THRESHOLD)
+
+
+def naive_verdict(reference: pl.DataFrame, current: pl.DataFrame) -> DayVerdict:
+    """The previous daily comparison: kWh columns against every reference row."""
+    method, threshold, share_threshold = NAIVE
+    result = drift_report(reference, current, MONITORED, method=method, threshold=threshold)
+    return _verdict(result, share_threshold)
+
+
+DayCheck = Callable[[pl.DataFrame, pl.DataFrame], DayVerdict]
+COMPARISONS: dict[str, DayCheck] = {"like-for-like": like_for_like_verdict, "naive": naive_verdict}
+
+
+def _max(values: Sequence[float]) -> str:
+    return f"{max(values):.2f}" if values else "-"
+
+
+def quality(n_consumer_types: int) -> tuple[list[list[object]], list[list[object]], float]:
+    """False-alarm and detection rows of both comparisons at one size, and the seconds taken."""
+    started = time.perf_counter()
+    built, days = scenario(n_consumer_types)
+    segments = built.reference.get_column(ENTITY).n_unique()
+    starts = built.monitored[7 * SHIFT_WEEK : 7 * SHIFT_WEEK + 7]
+    shifted = {start: shifted_days(built, start) for start in starts}
+    alarms, detection = [], []
+    for name, verdict in COMPARISONS.items():
+        weekday: list[float] = []
+        weekend: list[float] = []
+        deciding: list[float] = []
+        fired, skipped = [], 0
+        for day, current in days.items():
+            v = verdict(built.reference, current)
+            if v.share is None:
+                skipped += 1
+                continue
+            (weekend if day.weekday() >= 5 else weekday).append(v.share)
+            deciding.append(v.deciding)
+            if v.fires:
+                fired.append(day)
+        alarms.append(
+            [
+                name,
+                segments,
+                len(days) - skipped,
+                skipped,
+                _max(weekday),
+                _max(weekend),
+                f"{max(deciding, default=0.0):.3f}",
+                len(fired),
+                " ".join(f"{d:%m-%d}" for d in fired) or "-",
+            ]
+        )
+        delays: dict[date, int | None] = {}
+        within_two = []
+        for start, after in shifted.items():
+            delays[start] = None
+            best = 0.0
+            for day, current in after.items():
+                v = verdict(built.reference, current)
+                if (day - start).days <= 2:
+                    best = max(best, v.deciding)
+                if v.fires:
+                    delays[start] = (day - start).days
+                    break
+            within_two.append(best)
+        found = [d for d in delays.values() if d is not None]
+        detection.append(
+            [
+                name,
+                segments,
+                " ".join(f"{s:%a}:{'-' if d is None else d}" for s, d in delays.items()),
+                max(found) if len(found) == len(delays) else f"missed {len(delays) - len(found)}",
+                f"{min(within_two):.3f}",
+            ]
+        )
+    return alarms, detection, time.perf_counter() - started
+
+
+ALARM_HEADERS = [
+    "comparison",
+    "segments",
+    "days compared",
+    "skipped",
+    "max share weekday",
+    "max share weekend",
+    "max deciding score",
+    "days that retrain",
+    "which",
+]
+DETECTION_HEADERS = [
+    "comparison",
+    "segments",
+    "delay by start day (days)",
+    "max delay",
+    "min deciding score, 2 days",
+]
+
+
+def run_quality(sizes: Sequence[int] = QUALITY_SIZES) -> str:
+    """False alarms on 8 undrifted weeks and the delay to detect a level shift, as tables."""
+    warnings.simplefilter("ignore")  # Evidently's import-time deprecation warnings
+    alarms, detection, notes = [], [], []
+    for n in sizes:
+        a, d, took = quality(n)
+        alarms += a
+        detection += d
+        notes.append(f"{2 * n} segments: {seconds(took)}")
+    last = TRAINING_START + timedelta(days=TRAINING_DAYS + MONITORED_DAYS - 1)
+    return "\n".join(
+        [
+            banner("Drift quality: false alarms and detection delay on generated data"),
+            "Command: .venv/bin/python bench/drift.py --quality",
+            f"Model: training_job's split, fit and reference on the {TRAINING_DAYS} days from "
+            f"{TRAINING_START}; then {MONITORED_DAYS} undrifted days to {last} (Easter, summer "
+            "time) scored against that reference, no retraining.",
+            f"like-for-like = like_for_like() + drift_report(method={DAILY_METHOD!r}, "
+            f"threshold={DAILY_COLUMN_THRESHOLD}); retrains at share >= {DAILY_SHARE_THRESHOLD} "
+            "(the MLOPS_DRIFT_* defaults). Skipped: under half the day's rows comparable (most "
+            "read a holiday in their feature windows).",
+            f"naive = the previous daily comparison: {len(MONITORED)} kWh columns against every "
+            f"reference row, method={NAIVE[0]!r}, threshold={NAIVE[1]}, retrains at share >= "
+            f"{NAIVE[2]}.",
+            "Deciding score: the k-th highest column score of a day, k = the columns needed to "
+            "retrain (2 of 8 like-for-like, 5 of 9 naive); a day retrains when it reaches the "
+            "column threshold.",
+            "",
+            table(ALARM_HEADERS, alarms),
+            "",
+            f"Detection: +{SHIFT:.0%} level for every third consumer type from a start day in "
+            f"week {SHIFT_WEEK + 1}; delay = days from the start to the first day whose report "
+            "retrains (features of day D read consumption up to D-1, so 1 is the earliest); "
+            f"'-' = not within {MAX_DELAY} days.",
+            table(DETECTION_HEADERS, detection),
+            "",
+            "Time: " + ", ".join(notes),
+        ]
+    )
+
+
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--side"]:
         _side_main(*sys.argv[2:4])
+    elif "--quality" in sys.argv:
+        print(run_quality())
     else:
         print(run(quick="--quick" in sys.argv))

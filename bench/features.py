@@ -23,8 +23,12 @@ from common import banner, measure_peak, seconds, table
 from polars.testing import assert_frame_equal
 
 from mlops_assets.lib.features import FEATURES_SCHEMA, build_features, staged_window
-from mlops_assets.lib.generator import GeneratorConfig, generate_consumption, generate_weather
-from mlops_assets.lib.staging import stage_consumption, stage_weather
+from mlops_assets.lib.generator import (
+    GeneratorConfig,
+    generate_consumption,
+    generate_weather_forecast,
+)
+from mlops_assets.lib.staging import stage_consumption, stage_weather_forecast
 
 START = datetime(2024, 1, 1, tzinfo=UTC)
 # (segments / 2 price areas, days): 760 x 55 days ~ 1M rows, 760 x 548 days ~ 10M rows.
@@ -51,7 +55,7 @@ class Case:
 
     @property
     def weather(self) -> Path:
-        return self.folder / "stg_weather.parquet"
+        return self.folder / "stg_weather_forecast.parquet"
 
     def output(self, side: str) -> Path:
         return self.folder / f"features_{side}.parquet"
@@ -63,7 +67,7 @@ def make_case(root: Path, n_consumer_types: int, days: int) -> Case:
     end = START + timedelta(days=days)
     history_start, _ = staged_window(START, end)
     consumption = stage_consumption(generate_consumption(history_start, end, config))
-    weather = stage_weather(generate_weather(START, end, config))
+    weather = stage_weather_forecast(generate_weather_forecast(START, end, config))
     segments = 2 * n_consumer_types
     label = f"{segments} seg x {days} days"
     case = Case(label, root / label.replace(" ", "_"), START, end, segments * days * 24)

@@ -66,7 +66,14 @@ def build_features(
     local_date = local.dt.tz_localize(None).dt.normalize().to_numpy().astype("datetime64[D]")
     df["is_holiday"] = holiday_mask(local_date).astype("int64")
 
-    df = df.merge(weather, on=["hour_utc", "price_area"], how="left")
+    # The newest forecast issued at or before each target hour's origin (00:00 UTC of its day).
+    known = weather[weather["issue_utc"] <= weather["hour_utc"].dt.floor("D")]
+    newest = known.sort_values("issue_utc").drop_duplicates(["hour_utc", "price_area"], keep="last")
+    df = df.merge(
+        newest[["hour_utc", "price_area", "temperature_c"]],
+        on=["hour_utc", "price_area"],
+        how="left",
+    )
     df["heating_degrees"] = (17.0 - df["temperature_c"]).clip(lower=0.0)
     df["cooling_degrees"] = (df["temperature_c"] - 22.0).clip(lower=0.0)
     df["consumer_type"] = df["consumer_type"].astype("int64")

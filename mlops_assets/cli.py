@@ -9,6 +9,9 @@ import time
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+import polars as pl
 
 from mlops_assets.lib import landing_zone
 from mlops_assets.lib.generator import (
@@ -17,23 +20,38 @@ from mlops_assets.lib.generator import (
     GeneratorConfig,
     generate_consumption,
     generate_weather,
+    generate_weather_forecast,
 )
 from mlops_assets.lib.progress import Progress
 from mlops_assets.lib.validation import day_window
 from mlops_assets.settings import Settings
 
-MAIN_JOB = "full_pipeline_job"
+if TYPE_CHECKING:
+    from mlops_assets.pipeline import Plan
+
+MAIN_JOB = "the main job"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="mlops-assets", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    quick = commands.add_parser("quickstart", help="materialize every asset for recent days")
-    # Four weeks: features look back 15 days, so the model trains on two weeks with every feature.
-    quick.add_argument("--days", type=int, default=28, help="how many recent days (default 28)")
+    quick = commands.add_parser(
+        "quickstart",
+        help="run the whole graph over recent days: train on all but the last 7, forecast and "
+        "score those out of sample, and issue today's forecast",
+    )
+    # Six weeks: a week until the weekly lag exists, four weeks to train, validate and gate on,
+    # one held-out week scored out of sample.
+    quick.add_argument("--days", type=int, default=42, help="days of history (default 42)")
     quick.add_argument("--end", type=date.fromisoformat, help="last day (default: yesterday, UTC)")
-    quick.add_argument("--force", action="store_true", help="re-run days already materialized")
+    quick.add_argument(
+        "--holdout-days",
+        type=int,
+        default=7,
+        help="last days left out of training and forecast out of sample (default 7)",
+    )
+    quick.add_argument("--force", action="store_true", help="run again even if done before")
     quick.set_defaults(run=_quickstart)
 
     sim = commands.add_parser(
@@ -46,7 +64,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     sim.add_argument("--drift-level", type=float, default=0.0, help="relative shift, 0.4=+40%%")
     sim.add_argument("--drift-types", help="comma-separated consumer types (default: all)")
-    sim.add_argument("--weather-only", action="store_true", help="re-send weather (late arrival)")
+    sim.add_argument(
+        "--weather-only",
+        action="store_true",
+        help="re-send the weather files only (a late arrival)",
+    )
     sim.set_defaults(run=_simulate)
 
     rollback = commands.add_parser(
@@ -60,11 +82,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     repro.add_argument("version", help="registered model version, e.g. 3 (default: champion)")
     repro.set_defaults(run=_reproduce)
 
+    back = commands.add_parser(
+        "backtest",
+        help="forecast each of the newest weeks with a model trained only on the days before it, "
+        "score it with the baselines, and log the tables and plot to MLflow",
+    )
+    back.add_argument("--weeks", type=int, default=4, help="test weeks (default 4)")
+    back.add_argument(
+        "--end", type=date.fromisoformat, help="last test day (default: newest staged day)"
+    )
+    back.add_argument(
+        "--history-days",
+        type=int,
+        default=28,
+        help="days before the first test week that train its model (default 28)",
+    )
+    back.add_argument(
+        "--refit-every",
+        type=int,
+        default=1,
+        help="weeks between refits; 0 trains one model for every week (default 1)",
+    )
+    back.set_defaults(run=_backtest)
+
     gen = commands.add_parser("generate", help="write generated files into the landing zone")
     gen.add_argument("--start", type=date.fromisoformat, required=True, help="first day")
     gen.add_argument("--end", type=date.fromisoformat, required=True, help="last day, inclusive")
     gen.add_argument("--format", choices=landing_zone.FORMATS, default="parquet")
-    gen.add_argument("--datasets", default="consumption,weather")
+    gen.add_argument("--datasets", default="consumption,weather,weather_forecast")
     gen.add_argument("--landing-dir", type=Path, help="default: MLOPS_LANDING_DIR")
     gen.add_argument("--consumer-types", type=int, help="segments per price area")
     gen.add_argument("--seed", type=int)
@@ -97,7 +142,21 @@ def _quickstart(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     end = args.end or (datetime.now(UTC).date() - timedelta(days=1))
     start = max(end - timedelta(days=args.days - 1), settings.partition_start)
+
+    from mlops_assets.pipeline import Plan, run_main_job
+
+    try:
+        plan = Plan(start, end, args.holdout_days)
+    except ValueError as error:
+        print(f"mlops-assets quickstart: {error}", file=sys.stderr)
+        return 2
+    hold_first, hold_last = plan.holdout
     print(f"mlops-assets: {MAIN_JOB} for {start} .. {end} on the {settings.source} source")
+    print(
+        f"  train on {plan.first_forecast_day} .. {plan.training_end - timedelta(days=1)}, "
+        f"forecast {hold_first} .. "
+        f"{hold_last} out of sample, and issue the forecast for {plan.next_day}"
+    )
     print(f"  DAGSTER_HOME={home}")
 
     import dagster as dg
@@ -109,59 +168,57 @@ def _quickstart(args: argparse.Namespace) -> int:
         dbt_project.preparer.prepare(dbt_project)
     from mlops_assets.definitions import defs
 
-    job = defs().resolve_job_def(MAIN_JOB)
     instance = dg.DagsterInstance.get()
-    todo = _days_to_run(instance, job, start, end, force=args.force)
-    if not todo:
-        print(f"  every asset of {MAIN_JOB} is already materialized for these days")
+    marker = home / "quickstart.done"
+    done = f"{start} {end} {args.holdout_days}"
+    if marker.exists() and marker.read_text() == done and not args.force:
+        print(f"  {MAIN_JOB} already ran for these days (pass --force to run it again)")
+        _print_scores(settings, plan)
         _where_to_look(settings, home)
         return 0
 
-    first, last = todo[0], todo[-1]
-    print(f"  materializing {len(todo)} missing day(s): {first} .. {last}")
     started = time.monotonic()
-    result = job.execute_in_process(
-        instance=instance,
-        tags={
-            "dagster/asset_partition_range_start": first.isoformat(),
-            "dagster/asset_partition_range_end": last.isoformat(),
-            "trigger": "quickstart",
-        },
-        run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
-        raise_on_error=False,
+    results = run_main_job(
+        defs(),
+        instance,
+        plan,
+        tags={"trigger": "quickstart"},
+        on_step=lambda i, n, step: print(f"\n[{i}/{n}] {step.name} ({step.job})", flush=True),
     )
     took = time.monotonic() - started
-    if not result.success:
-        print(f"\n{MAIN_JOB} FAILED after {took:.1f}s (run {result.run_id}).", file=sys.stderr)
+    failed = next((r for r in results if not r.success), None)
+    if failed is not None:
+        print(
+            f"\n{MAIN_JOB} FAILED at step '{failed.step.name}' ({failed.step.job}, run "
+            f"{failed.run_id}) after {took:.1f}s.",
+            file=sys.stderr,
+        )
         print(
             "  The log above names the failing step and why: for bad data the file, partition,"
             f" column and rule (rejected files are in {settings.quarantine_dir}); for the model"
-            " the gate's comparison with the baseline and the champion.",
+            " the gate's comparison with the baselines and the champion.",
             file=sys.stderr,
         )
         _where_to_look(settings, home)
         return 1
-    print(f"\n{MAIN_JOB} succeeded in {took:.1f}s (run {result.run_id}).")
+    marker.write_text(done)
+    print(f"\n{MAIN_JOB} succeeded in {took:.1f}s ({len(results)} runs).")
+    _print_scores(settings, plan)
     _where_to_look(settings, home)
     return 0
 
 
-def _days_to_run(instance, job, start: date, end: date, force: bool) -> list[date]:
-    days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
-    if force:
-        return days
-    graph = job.asset_layer.asset_graph
-    keys = job.asset_layer.executable_asset_keys
-    daily = [k for k in keys if graph.get(k).partitions_def is not None]
-    done = set.intersection(*(set(instance.get_materialized_partitions(k)) for k in daily))
-    todo = [d for d in days if d.isoformat() not in done]
-    unpartitioned = [k for k in keys if graph.get(k).partitions_def is None]
-    if not todo and any(
-        instance.get_latest_materialization_event(k) is None for k in unpartitioned
-    ):
-        # Only the unpartitioned assets are missing: the newest day is enough to build them.
-        return days[-1:]
-    return todo
+def _print_scores(settings: Settings, plan: Plan) -> None:
+    from mlops_assets.lib.markdown import markdown_table
+    from mlops_assets.pipeline import out_of_sample_scores
+
+    first, last = plan.holdout
+    scores = out_of_sample_scores(settings.lake_dir, settings.warehouse_path, plan)
+    print(
+        f"\nOut-of-sample forecasts for {first} .. {last} (days the model never saw; each issued "
+        "at its day's 00:00 UTC origin), pooled over segments and hours:"
+    )
+    print(markdown_table(scores.with_columns(pl.col("wape_%", "mape_%", "mae_kwh").round(2))))
 
 
 def _where_to_look(settings: Settings, home: Path) -> None:
@@ -174,7 +231,7 @@ def _where_to_look(settings: Settings, home: Path) -> None:
         "\nWhere to look:\n"
         f"  lake (Parquet, one file per day):  {show(settings.lake_dir)}/raw_*/day=*/data.parquet\n"
         f"  warehouse (DuckDB, dbt staging):   {show(settings.warehouse_path)}"
-        "  -> tables staging.stg_consumption, staging.stg_weather\n"
+        "  -> tables staging.stg_consumption, stg_weather, stg_weather_forecast\n"
         f"  quarantine (rejected files):       {show(settings.quarantine_dir)}\n"
         f"  features (Feast offline store):    {show(settings.feature_store_dir)}/offline/\n"
         f"  Feast registry and online store:   {show(settings.feature_store_dir)}/"
@@ -249,6 +306,49 @@ def _reproduce(args: argparse.Namespace) -> int:
     return 0 if result.reproduced else 1
 
 
+def _backtest(args: argparse.Namespace) -> int:
+    from mlops_assets.feature_repo.offline import offline_dir
+    from mlops_assets.feature_repo.retrieval import labelled_training_set
+    from mlops_assets.lib import backtest
+    from mlops_assets.lib import warehouse as staged
+    from mlops_assets.lib.model_report import png
+    from mlops_assets.lib.registry import RegistryError, RegistryUnavailable
+
+    settings = Settings.from_env()
+    try:
+        last = args.end or staged.newest_day(settings.warehouse_path, staged.STAGED_CONSUMPTION)
+        start, end = backtest.read_window(last + timedelta(days=1), args.weeks, args.history_days)
+        print(f"backtest: reading target hours [{start:%Y-%m-%d}, {end:%Y-%m-%d}) of the stores")
+        frame = labelled_training_set(
+            settings.warehouse_path, offline_dir(settings.feature_store_dir), start, end
+        )
+        result = backtest.rolling_origin(
+            frame, args.weeks, settings.training, args.refit_every, log=print
+        )
+    except (ValueError, FileNotFoundError, staged.MissingUpstreamError) as error:
+        print(f"mlops-assets backtest: {error}", file=sys.stderr)
+        return 2
+    first, last_day = result.test_window
+    reports = settings.data_dir / "reports"
+    reports.mkdir(parents=True, exist_ok=True)
+    plot = reports / f"backtest_{first}_{last_day}.png"
+    plot.write_bytes(png(backtest.plot(result)))
+    print(f"\n{backtest.summary_markdown(result)}")
+    print(f"took {result.seconds:.1f}s ({result.fits} fit(s))")
+    print(f"plot:       {plot}")
+    registry = _registry(settings)
+    try:
+        run_id = backtest.log_run(result, registry, lineage={"trigger": "cli"})
+    except (RegistryError, RegistryUnavailable) as error:
+        print(f"mlops-assets backtest: not logged to MLflow: {error}", file=sys.stderr)
+        return 1
+    print(
+        f"MLflow run: {registry.run_url(run_id) or run_id} in experiment "
+        f"'{registry.experiment}' at {registry.tracking_uri} (tables/*.csv, plots/backtest.png)"
+    )
+    return 0
+
+
 def _simulate(args: argparse.Namespace) -> int:
     from mlops_assets.lib.lake import Lake
 
@@ -278,13 +378,19 @@ def _simulate(args: argparse.Namespace) -> int:
     )
     datasets = ["weather"] if args.weather_only else ["consumption", "weather"]
     write_landing_days(settings.landing_dir, start, end, config, None, datasets, "parquet")
+    # While day D passes, the weather service issues its forecasts for D+1.
+    one_day = timedelta(days=1)
+    write_landing_days(
+        settings.landing_dir, start + one_day, end + one_day, config, None, ["weather_forecast"]
+    )
     print(
-        f"landed {start} .. {end} ({', '.join(datasets)}"
-        f"{f', drift +{args.drift_level:.0%}' if drift else ''}) in {settings.landing_dir}.\n"
+        f"landed the actuals of {start} .. {end} ({', '.join(datasets)}"
+        f"{f', drift +{args.drift_level:.0%}' if drift else ''}) and the weather forecasts for "
+        f"{start + one_day} .. {end + one_day} in {settings.landing_dir}.\n"
         "With MLOPS_SOURCE=landing and the sensors on (`make demo`), watch in the UI: "
-        "landing_zone_sensor ingests, inputs_complete_sensor runs features, predictions and "
-        "monitoring, and the drift/performance sensors request training_job when thresholds "
-        "are crossed."
+        "landing_zone_sensor ingests, inputs_complete_sensor issues the forecast of each next "
+        "day (features, predictions, drift) and scores the landed days against their forecasts, "
+        "and the drift/performance sensors request training_job when thresholds are crossed."
     )
     return 0
 
@@ -296,9 +402,10 @@ def write_landing_days(
     config: GeneratorConfig,
     defects: Defects | None,
     datasets: Sequence[str],
-    fmt: str,
+    fmt: str = "parquet",
 ) -> None:
-    """Generated files for every day in [start, end] and dataset, named by the landing rule."""
+    """Generated files for every day in [start, end] and dataset, named by the landing rule
+    (a weather forecast file is named by its target day)."""
     n_days = (end - start).days + 1
     if n_days < 1:
         raise SystemExit("--end must not be before --start")
@@ -311,8 +418,12 @@ def write_landing_days(
                 frame = generate_consumption(*window, config, defects)
             elif dataset == "weather":
                 frame = generate_weather(*window, config)
+            elif dataset == "weather_forecast":
+                frame = generate_weather_forecast(*window, config)
             else:
-                raise SystemExit(f"unknown dataset {dataset!r}; use consumption and/or weather")
+                raise SystemExit(
+                    f"unknown dataset {dataset!r}; use consumption, weather and/or weather_forecast"
+                )
             path = landing_zone.landing_path(landing_dir, dataset, day, fmt)
             landing_zone.write_file(frame, path)
             progress.advance(path.name)

@@ -14,25 +14,29 @@ from mlops_assets.defs.features.assets import (
     online_features,
     training_set,
 )
-from mlops_assets.defs.ingest.assets import raw_consumption, raw_weather
+from mlops_assets.defs.ingest.assets import raw_consumption, raw_weather, raw_weather_forecast
 from mlops_assets.defs.model.assets import candidate_model, champion_model
+from mlops_assets.defs.model.backtest import backtest
 from mlops_assets.defs.monitoring.assets import drift_report, prediction_performance
 from mlops_assets.defs.predictions.assets import batch_predictions
 from mlops_assets.defs.resources import build_resources
-from mlops_assets.defs.staging.assets import staging_models
+from mlops_assets.defs.staging.assets import staging_forecast_models, staging_models
 from mlops_assets.settings import get_settings
 
 # Every asset in the graph, upstream first (tests materialize the same list).
 ASSETS = [
     raw_consumption,
     raw_weather,
+    raw_weather_forecast,
     staging_models,
+    staging_forecast_models,
     consumption_features,
     feature_registry,
     online_features,
     training_set,
     candidate_model,
     champion_model,
+    backtest,
     batch_predictions,
     prediction_performance,
     drift_report,
@@ -49,10 +53,11 @@ def defs() -> dg.Definitions:
             jobs.feature_job,
             jobs.training_data_job,
             jobs.training_job,
+            jobs.forecast_job,
             jobs.daily_job,
-            jobs.full_pipeline_job,
+            jobs.backtest_job,
         ],
-        schedules=[jobs.daily_schedule, jobs.weekly_retraining_schedule],
+        schedules=[jobs.daily_schedule, jobs.forecast_schedule, jobs.weekly_retraining_schedule],
         sensors=build_sensors(settings),
         resources=build_resources(settings),
         # In-process by default: a subprocess per step re-imports the whole code location.

@@ -2,7 +2,6 @@
 
 import dagster as dg
 
-from mlops_assets.defs.partitions import daily_partitions
 from mlops_assets.settings import get_settings
 
 # MLOPS_AUTOMATION=on starts schedules (and sensors) running; otherwise they wait for the UI.
@@ -12,22 +11,28 @@ AUTOMATION_STATUS = (
     else dg.DefaultScheduleStatus.STOPPED
 )
 
-INGESTION = dg.AssetSelection.groups("raw", "staging")
+ACTUALS = dg.AssetSelection.assets("raw_consumption", "raw_weather") | dg.AssetSelection.assets(
+    ["staging", "stg_consumption"], ["staging", "stg_weather"]
+)
+WEATHER_FORECAST = dg.AssetSelection.assets(
+    "raw_weather_forecast", ["staging", "stg_weather_forecast"]
+)
 
 ingestion_job = dg.define_asset_job(
     "ingestion_job",
-    selection=INGESTION,
-    partitions_def=daily_partitions,
-    description="Ingest raw consumption and weather for a day, validate, then stage them with dbt.",
+    selection=ACTUALS,
+    description="Ingest a day's actuals (consumption and observed weather), validate, then stage "
+    "them with dbt.",
     # One process: the steps are short and re-importing the code location per step costs more.
     executor_def=dg.in_process_executor,
 )
 
 feature_job = dg.define_asset_job(
     "feature_job",
-    selection=dg.AssetSelection.assets("consumption_features", "online_features"),
-    partitions_def=daily_partitions,
-    description="Compute the day's features into the offline store, then load the online store.",
+    selection=WEATHER_FORECAST
+    | dg.AssetSelection.assets("consumption_features", "online_features"),
+    description="For target day D: ingest and stage D's weather forecast, compute D's features "
+    "from what was known at D's origin, then load the online store.",
     executor_def=dg.in_process_executor,
 )
 
@@ -57,48 +62,61 @@ training_job = dg.define_asset_job(
     executor_def=_step_executor(),
 )
 
-# Every daily-partitioned asset: what one day of the pull architecture runs, and the target the
-# sensors request subsets of.
-DAILY = dg.AssetSelection.groups("raw", "staging", "predictions", "monitoring") | (
-    dg.AssetSelection.assets("consumption_features", "online_features")
-)
-# What depends on both staged inputs of a day: the message-based sensor runs this.
-DOWNSTREAM_OF_STAGING = [
-    dg.AssetKey(name)
-    for name in (
-        "consumption_features",
-        "online_features",
-        "batch_predictions",
-        "prediction_performance",
-        "drift_report",
-    )
-]
-
-daily_job = dg.define_asset_job(
-    "daily_job",
-    selection=DAILY,
-    partitions_def=daily_partitions,
-    description="One day (or a range) of the loop: ingest, stage, features, online store, batch "
-    "predictions, realised performance and drift.",
+# On demand only: minutes of fitting that no schedule or sensor needs.
+backtest_job = dg.define_asset_job(
+    "backtest_job",
+    selection=dg.AssetSelection.assets("backtest"),
+    description="Backtest the model against the baselines over the newest weeks (rolling origin, "
+    "weekly refit by default) and log the tables and plot to MLflow.",
     executor_def=dg.in_process_executor,
 )
 
-# The main job: every asset, for one day or a range, in one process (the quickstart runs it).
-full_pipeline_job = dg.define_asset_job(
-    "full_pipeline_job",
-    selection=dg.AssetSelection.all(),
-    partitions_def=daily_partitions,
-    description="The whole graph: ingestion, staging, features, registry, online store, training "
-    "set, candidate model, gate and champion.",
+# What issuing the forecast for target day D runs, at D's origin (00:00 UTC), once D-1's
+# consumption is staged: D's weather forecast, features, online store, forecasts and drift.
+FORECAST = WEATHER_FORECAST | dg.AssetSelection.assets(
+    "consumption_features", "online_features", "batch_predictions", "drift_report"
+)
+# What the message-based sensor runs once a forecast day's inputs are staged.
+FORECAST_FROM_STAGED = [
+    dg.AssetKey(name)
+    for name in ("consumption_features", "online_features", "batch_predictions", "drift_report")
+]
+
+forecast_job = dg.define_asset_job(
+    "forecast_job",
+    selection=FORECAST,
+    description="Issue the day-ahead forecast of target day D (or a range): weather forecast, "
+    "features known at D's origin, online store, batch predictions and drift. Partitions reach "
+    "today: D's forecast exists before any hour of D happens.",
+    executor_def=dg.in_process_executor,
+)
+
+# What happens once day D is over and its actuals land: ingest and stage them, then score D's
+# forecast against them.
+daily_job = dg.define_asset_job(
+    "daily_job",
+    selection=ACTUALS | dg.AssetSelection.assets("prediction_performance"),
+    description="Day D's actuals (or a range): ingest, validate and stage consumption and "
+    "observed weather, then the realised performance of D's forecast.",
     executor_def=dg.in_process_executor,
 )
 
 daily_schedule = dg.build_schedule_from_partitioned_job(
     daily_job,
+    hour_of_day=0,
+    minute_of_hour=30,
+    default_status=AUTOMATION_STATUS,
+    description="Pull architecture: every night at 00:30 UTC, ingest and stage yesterday's "
+    "actuals and score yesterday's forecast against them.",
+)
+
+forecast_schedule = dg.build_schedule_from_partitioned_job(
+    forecast_job,
     hour_of_day=1,
     default_status=AUTOMATION_STATUS,
-    description="Pull architecture: every night at 01:00 UTC, run yesterday through ingestion, "
-    "features, the online store, predictions and monitoring.",
+    description="Pull architecture: every night at 01:00 UTC (after daily_job staged "
+    "yesterday), issue today's forecast: weather forecast, features, online store, predictions "
+    "and drift for today.",
 )
 
 weekly_retraining_schedule = dg.ScheduleDefinition(

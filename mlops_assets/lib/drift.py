@@ -1,9 +1,28 @@
 """Data drift between a reference and a current feature frame, computed with Evidently.
 
-Every monitored column is numerical with one explicit method (Wasserstein distance normed by the
-reference std by default). Calendar columns (month, is_holiday, ...) drift by construction when
-the two windows cover different seasons; read their scores with that in mind.
-evidently and pandas are imported inside `drift_report`: `import evidently` alone takes ~6 s.
+`drift_report` is the Evidently wrapper: numerical columns, one explicit method (the Wasserstein
+distance normed by the reference std unless told otherwise), sampled sides, an optional HTML
+report. evidently and pandas are imported inside it: `import evidently` alone takes ~6 s.
+
+`like_for_like` prepares the daily monitoring comparison. Compared naively, one day of features
+against weeks of training rows measures the weekday, not drift: a Monday's lag_24h is a Sunday,
+a Tuesday's is a Monday, and pooled kWh are a distribution of segment sizes (10^4 apart). So:
+- same day type: each current row is compared with reference rows of its local weekday
+  (holidays count as Sundays) and hour, drawn in the current day's mix of weekdays and hours;
+- relative to the level: every consumption column (lags, rolling statistics, the forecast) is
+  divided by the segment's mean of the week before the cut-off (rolling_mean_168h), which takes
+  out segment size and the season but not a sudden change of level; the level is not compared;
+- ordinary days only: a row whose features read a holiday (its own day, the 8 days its lags and
+  weekly window cover, the day two weeks back) has no like in a few weeks of reference, so such
+  rows are left out on both sides, and a day made mostly of them is skipped.
+The pipeline scores these columns with Evidently's energy distance ("ed"), which keeps the
+columns' own unit (a share of the level): one threshold means the same on every weekday, where
+the normed Wasserstein distance divides by the reference's spread, several times wider on a
+Monday than on a Tuesday. A level change reaches lag_24h and rolling_mean_24h on its first day
+and lag_48h on its second, the week-old columns not at all, so a day retrains when two of the
+eight columns drift (share 0.25). Threshold 0.068 lies between the highest second column of an
+undrifted generated day (0.066 at 76 segments, 0.062 at 760, four 8-week windows) and the lowest
+within two days of a +30 % shift of a third of the segments (0.070): `bench/drift.py --quality`.
 """
 
 from __future__ import annotations
@@ -13,14 +32,17 @@ import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import polars as pl
 
-from mlops_assets.lib.features import FEATURES
-from mlops_assets.lib.forecasting import PREDICTION
+from mlops_assets.lib.features import FEATURES, TIMESTAMP
+from mlops_assets.lib.forecasting import PREDICTION, SCALED
+from mlops_assets.lib.holidays import holiday_mask
+from mlops_assets.lib.schema import DANISH_TZ
 
 # The integer codes and flags (hour_of_day, day_of_week, month, is_weekend, is_holiday,
 # consumer_type) are monitored as numerical too: the hour, weekday and month are ordinal, so a
@@ -29,6 +51,24 @@ from mlops_assets.lib.forecasting import PREDICTION
 # statistic flags. Categorical columns would need a second method and threshold (Jensen-Shannon)
 # in every result for no gain. price_area is a string and is fixed by the segment anyway.
 DRIFT_COLUMNS: tuple[str, ...] = tuple(f.name for f in FEATURES if f.dtype.is_numeric())
+
+# The daily monitoring defaults (settings.MonitoringPolicy), chosen on generated data.
+DAILY_METHOD = "ed"
+DAILY_COLUMN_THRESHOLD = 0.068
+DAILY_SHARE_THRESHOLD = 0.25
+# The segment's level: the mean of the 168 hours before the cut-off. Unlike the model's level
+# (the same hour one and two weeks back) it is one number for the whole day and every weekday.
+LEVEL = "rolling_mean_168h"
+# Consumption quantities, compared relative to LEVEL; any other column is compared as it is.
+RELATIVE_COLUMNS: tuple[str, ...] = (*SCALED, PREDICTION)
+# Hours before a row's target hour that its features read: the hour itself (its day type), the
+# lags (24, 48, 168, 336 h) and the windows back to 191 h, every 12 h so no local day is skipped
+# even where summer time makes a day 23 hours long.
+FEATURE_HOURS_BACK: tuple[int, ...] = (0, *range(24, 192, 12), 191, 336)
+# Below this share of the day's rows with a like in the reference, the day is not compared.
+MIN_DAY_SHARE = 0.5
+DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday/holiday")
+_CELL = "_day_type_hour"
 
 
 @dataclass(frozen=True)
@@ -48,6 +88,19 @@ class DriftResult:
     seconds: float
     # Requested columns without a single finite value on one side: Evidently cannot score them.
     not_compared: list[str]
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Reference and current rows made comparable, the columns to compare and what was kept."""
+
+    reference: pl.DataFrame
+    current: pl.DataFrame
+    columns: list[str]
+    # Which reference rows, in words for the UI: day types, their shares and the row count.
+    subset: str
+    # Why nothing can be compared (every row reads a holiday, ...); None when there is something.
+    skipped: str | None = None
 
 
 def sample(frame: pl.DataFrame, max_rows: int, seed: int) -> pl.DataFrame:
@@ -109,6 +162,80 @@ def drift_report(
         seconds=time.perf_counter() - started,
         not_compared=not_compared,
     )
+
+
+def like_for_like(
+    reference: pl.DataFrame, current: pl.DataFrame, columns: Sequence[str], *, seed: int = 0
+) -> Comparison:
+    """Rows of the same day type and hour on ordinary days, consumption relative to the level."""
+    needed = [*dict.fromkeys([*columns, LEVEL, "day_of_week", "hour_of_day", "is_holiday"])]
+    for side, frame in (("reference", reference), ("current", current)):
+        missing = [c for c in [*needed, TIMESTAMP] if c not in frame.columns]
+        if missing:
+            raise ValueError(
+                f"The {side} frame lacks column(s) {missing} that a like-for-like drift "
+                f"comparison needs (it has {frame.columns}). The training reference and the "
+                "day's features both carry every feature column; pass frames that do."
+            )
+    compared = [c for c in columns if c != LEVEL]
+    ref = _comparable(reference, compared)
+    cur = _comparable(current, compared)
+    cells = dict(cur.group_by(_CELL).len().iter_rows())
+    pools = {cell: ref.filter(pl.col(_CELL) == cell) for cell in cells}
+    # A cell (day type, hour) the reference lacks cannot be compared; nor can a day made mostly
+    # of holiday-reading rows, whose few remaining hours would stand for the whole day.
+    cur = cur.filter(pl.col(_CELL).is_in([c for c, pool in pools.items() if pool.height]))
+    if cur.height < MIN_DAY_SHARE * current.height:
+        holiday = int(reads_holiday(current).sum())
+        return _skipped(
+            compared,
+            f"{holiday:,} of the day's {current.height:,} rows read a holiday in their feature "
+            f"windows and {current.height - holiday - cur.height:,} more have no like (day "
+            f"type, hour, a {LEVEL} > 0) in the reference: under {MIN_DAY_SHARE:.0%} left",
+        )
+    cells = dict(cur.group_by(_CELL).len().iter_rows())
+    # The most reference rows that keep the current day's mix of day types and hours.
+    total = min(pools[c].height * cur.height / n for c, n in cells.items())
+    matched = pl.concat(
+        sample(pools[c], max(1, int(total * n / cur.height)), seed) for c, n in cells.items()
+    )
+    types = cur.group_by(pl.col(_CELL) // 24).len().sort("len", descending=True).rows()
+    mix = " + ".join(f"{DAY_NAMES[k]} {n / cur.height:.0%}" for k, n in types)
+    return Comparison(
+        reference=matched.drop(_CELL),
+        current=cur.drop(_CELL),
+        columns=compared,
+        subset=f"{mix} reference, {matched.height:,} rows of ordinary days, same hours, "
+        f"relative to {LEVEL}",
+    )
+
+
+def reads_holiday(frame: pl.DataFrame) -> pl.Series:
+    """Whether a row's features read a holiday: its target day or a day its lags reach back to."""
+    moments = frame.get_column(TIMESTAMP)
+    if moments.dtype.time_zone is None:  # type: ignore[attr-defined]
+        moments = moments.dt.replace_time_zone("UTC")  # naive feature timestamps are UTC
+    reads = np.zeros(frame.height, dtype=bool)
+    for hours in FEATURE_HOURS_BACK:
+        local = (moments - timedelta(hours=hours)).dt.convert_time_zone(DANISH_TZ).dt.date()
+        reads |= holiday_mask(local.to_numpy().astype("datetime64[D]"))
+    return pl.Series("reads_holiday", reads)
+
+
+def _comparable(frame: pl.DataFrame, columns: Sequence[str]) -> pl.DataFrame:
+    """Ordinary-day rows with a level: their cell (day type, hour) and the columns to compare,
+    consumption over the level."""
+    level = pl.col(LEVEL).cast(pl.Float64)
+    day_type = pl.when(pl.col("is_holiday") == 1).then(6).otherwise(pl.col("day_of_week"))
+    return frame.filter(~reads_holiday(frame), level > 0).select(
+        (day_type * 24 + pl.col("hour_of_day")).cast(pl.Int64).alias(_CELL),
+        *(pl.col(c) / level if c in RELATIVE_COLUMNS else pl.col(c) for c in columns),
+    )
+
+
+def _skipped(columns: list[str], why: str) -> Comparison:
+    empty = pl.DataFrame(schema={c: pl.Float64 for c in columns})
+    return Comparison(reference=empty, current=empty, columns=columns, subset="none", skipped=why)
 
 
 def _default_columns(reference: pl.DataFrame, current: pl.DataFrame) -> list[str]:

@@ -1,12 +1,14 @@
 """Forecasting features: one implementation for training, batch scoring and online serving.
 
-Point-in-time rule: the feature row of target hour `t` uses consumption observed at or before
-`t - 24 h` only (the day-ahead cut-off: at an origin hour, every one of the next 24 target hours
-has its cut-off at or before the origin). Calendar features and the temperature of `t` itself are
-allowed; the temperature is treated as a forecast. So lags are 24, 48 and 168 h; rolling windows
-end at the cut-off (hours t-47..t-24 and t-191..t-24) and need at least half their hours observed.
-Lags count clock hours on a complete hourly grid per segment: a missing hour yields a null, it
-never shifts a lag onto a neighbouring hour.
+Point-in-time rule: a forecast for target day D is issued at its origin, D 00:00 UTC, and every
+value it uses was known then. The feature row of target hour `t` uses consumption observed at or
+before `t - 24 h` only (for each of D's hours that is an hour of D-1 or earlier, complete by the
+origin), and the temperature of `t` from the newest weather forecast issued at or before the
+origin, never the observed temperature. Training rows are built the same way, so training sees
+exactly the inputs serving has. So lags are 24, 48 and 168 h; rolling windows end at the cut-off
+(hours t-47..t-24 and t-191..t-24) and need at least half their hours observed. Lags count clock
+hours on a complete hourly grid per segment: a missing hour yields a null, it never shifts a lag
+onto a neighbouring hour.
 """
 
 from __future__ import annotations
@@ -67,7 +69,12 @@ FEATURES: tuple[FeatureSpec, ...] = (
     FeatureSpec(
         "rolling_std_168h", pl.Float64(), "Std of consumption over the week ending at the cut-off."
     ),
-    FeatureSpec("temperature_c", pl.Float64(), "Air temperature at the target hour (forecast)."),
+    FeatureSpec(
+        "temperature_c",
+        pl.Float64(),
+        "Forecast air temperature at the target hour: the newest forecast issued at or before "
+        "the origin (00:00 UTC of the target day).",
+    ),
     FeatureSpec("heating_degrees", pl.Float64(), "max(0, 17 - temperature): heating demand."),
     FeatureSpec("cooling_degrees", pl.Float64(), "max(0, temperature - 22): cooling demand."),
 )
@@ -88,6 +95,7 @@ CONSUMPTION_COLUMNS: dict[str, str] = {
     LABEL: "numeric",
 }
 WEATHER_COLUMNS: dict[str, str] = {
+    "issue_utc": "datetime",
     "hour_utc": "datetime",
     "price_area": "string",
     "temperature_c": "numeric",
@@ -110,6 +118,11 @@ def staged_window(start: datetime, end: datetime) -> tuple[datetime, datetime]:
     return start - timedelta(hours=LOOKBACK_HOURS), end
 
 
+def origin_of(day: date) -> datetime:
+    """The origin of the forecast for target day `day`: 00:00 UTC of that day."""
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
 def build_features(
     consumption: pl.DataFrame, weather: pl.DataFrame, start: datetime, end: datetime
 ) -> pl.DataFrame:
@@ -118,7 +131,7 @@ def build_features(
     if stop < first:
         raise ValueError(f"end ({end.isoformat()}) is before start ({start.isoformat()}).")
     _require_columns(consumption, "stg_consumption", CONSUMPTION_COLUMNS)
-    _require_columns(weather, "stg_weather", WEATHER_COLUMNS)
+    _require_columns(weather, "stg_weather_forecast", WEATHER_COLUMNS)
     grid_first = first - LOOKBACK_HOURS
     n_grid, n_out = stop - grid_first, stop - first
 
@@ -174,7 +187,8 @@ def build_features(
 def build_daily_features(
     consumption: pl.DataFrame, weather: pl.DataFrame, days: Sequence[date]
 ) -> dict[date, pl.DataFrame]:
-    """Features of each UTC day, each built from its own look-back window.
+    """Features of each UTC day, each built from its own look-back window and only from what was
+    known at the day's origin: consumption before it, forecasts issued at or before it.
 
     Rolling sums accumulate rounding along the series, so one long window and day-by-day windows
     differ in the last bits. Building every day from the same window makes a day's features
@@ -182,14 +196,21 @@ def build_daily_features(
     """
     out: dict[date, pl.DataFrame] = {}
     for day in days:
-        start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+        start = origin_of(day)
         end = start + timedelta(days=1)
         history, _ = staged_window(start, end)
-        lo, hi = history.replace(tzinfo=None), end.replace(tzinfo=None)
-        window = consumption.filter(pl.col("hour_utc").is_between(lo, hi, closed="left"))
-        hours = weather.filter(pl.col("hour_utc").is_between(lo, hi, closed="left"))
-        out[day] = build_features(window, hours, start, end)
+        known = consumption.filter(
+            pl.col("hour_utc").is_between(_naive(history), _naive(start), closed="left")
+        )
+        forecasts = weather.filter(
+            pl.col("hour_utc").is_between(_naive(start), _naive(end), closed="left")
+        )
+        out[day] = build_features(known, forecasts, start, end)
     return out
+
+
+def _naive(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(tzinfo=None)
 
 
 def _history(label: pl.Series, in_output: pl.Series) -> pl.DataFrame:
@@ -268,24 +289,33 @@ def _calendar(first: int, n_hours: int) -> pl.DataFrame:
 
 
 def _weather(weather: pl.DataFrame, areas: pl.Series, first: int, n_hours: int) -> pl.DataFrame:
-    """Temperature and degree terms, dense: row = area code * n_hours + target hour."""
+    """Forecast temperature and degree terms, dense: row = area code * n_hours + target hour.
+
+    Each target hour takes the newest forecast issued at or before its origin (00:00 UTC of its
+    day); later issues are ignored, so no forecast made after the origin ever feeds a feature.
+    """
+    hour = pl.col(_HOUR)
+    origin_us = ((hour + first) // 24 * 24) * _US_PER_HOUR
     staged = (
         weather.lazy()
         .select(
-            _hour_offset(weather, "stg_weather", first),
+            _hour_offset(weather, "stg_weather_forecast", first),
+            _as_utc_us(weather, "issue_utc").alias("_issue_us"),
             pl.col(_AREA),
             pl.col("temperature_c").cast(pl.Float64),
         )
         .filter(
-            pl.col(_HOUR).is_between(0, n_hours, closed="left")
+            hour.is_between(0, n_hours, closed="left")
             & pl.col(_AREA).is_in(areas.to_list())
+            & (pl.col("_issue_us") <= origin_us)
         )
+        .sort("_issue_us")
+        .unique(subset=[_AREA, _HOUR], keep="last")
         .collect()
     )
     position = staged.get_column(_AREA).cast(pl.Enum(areas)).to_physical().cast(
         pl.Int64
     ) * n_hours + staged.get_column(_HOUR)
-    _require_unique(position, len(areas) * n_hours, "stg_weather", "(price_area, hour_utc)")
     temperature = pl.repeat(None, len(areas) * n_hours, dtype=pl.Float64, eager=True)
     temperature.scatter(position, staged.get_column("temperature_c"))
     t = pl.col("temperature_c")
@@ -300,13 +330,18 @@ def _weather(weather: pl.DataFrame, areas: pl.Series, first: int, n_hours: int) 
     )
 
 
+def _as_utc_us(frame: pl.DataFrame, column: str) -> pl.Expr:
+    """A timestamp column as microseconds since the epoch; naive values are UTC."""
+    value = pl.col(column)
+    if frame.schema[column].time_zone is not None:  # type: ignore[attr-defined]
+        value = value.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
+    return value.dt.cast_time_unit("us").cast(pl.Int64)
+
+
 def _hour_offset(frame: pl.DataFrame, table: str, first: int) -> pl.Expr:
     """hour_utc as whole hours since `first`; naive values are UTC, aware ones are converted."""
-    dtype = frame.schema["hour_utc"]
     hour_utc = pl.col("hour_utc")
-    if dtype.time_zone is not None:  # type: ignore[attr-defined]
-        hour_utc = hour_utc.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
-    us = hour_utc.dt.cast_time_unit("us").cast(pl.Int64)
+    us = _as_utc_us(frame, "hour_utc")
     off_hour = frame.select((us % _US_PER_HOUR != 0).any() | hour_utc.is_null().any()).item()
     if off_hour:
         raise ValueError(

@@ -1,4 +1,5 @@
-"""Deterministic synthetic hourly consumption (DE35) and weather for the Danish price areas.
+"""Deterministic synthetic hourly consumption (DE35), weather and weather forecasts for the Danish
+price areas.
 
 Every value is a pure function of (seed, hour, area, consumer type): any window or subset of
 segments reproduces the same numbers, so backfills and partitions always agree.
@@ -49,22 +50,34 @@ _STREAM_AREA_RATIO = 6
 _STREAM_WOBBLE = 7
 _STREAM_NOISE = 8
 _STREAM_DEFECTS = 9
+_STREAM_FORECAST_BIAS = 10
+_STREAM_FORECAST_NOISE = 11
 
 
 @dataclass(frozen=True)
 class Drift:
-    """A change of behaviour from a local date on, for some consumer types and price areas."""
+    """A change of behaviour from a local date on, for some consumer types and price areas: a step
+    (`level_shift`), a changed response to the weather, or a load that keeps growing."""
 
     start: dt.date
     consumer_types: tuple[int, ...] | None = None
     price_areas: tuple[str, ...] | None = None
     level_shift: float = 0.0
     temperature_sensitivity_factor: float = 1.0
+    # Compounds hour by hour from the start's local midnight, for as long as the data runs. A
+    # forecaster scaled by the same hour one and two weeks back absorbs a step within two weeks,
+    # but trails a growth by about ten days of it for good: incremental drift needs retraining.
+    growth_per_day: float = 0.0
 
     def __post_init__(self) -> None:
         if self.level_shift <= -1.0:
             raise ValueError(
                 f"Drift.level_shift must be > -1 (a relative change), got {self.level_shift}."
+            )
+        if self.growth_per_day <= -1.0:
+            raise ValueError(
+                f"Drift.growth_per_day must be > -1 (a relative change per day), "
+                f"got {self.growth_per_day}."
             )
         if self.temperature_sensitivity_factor < 0.0:
             raise ValueError(
@@ -311,6 +324,68 @@ def generate_weather(
     return frame.cast(schema.WEATHER.columns)
 
 
+# Two forecast issues a day, at the hours (UTC) the runs of a weather service become available,
+# each covering the whole next UTC day: lead times run from 6 h to 41 h.
+FORECAST_ISSUE_HOURS_UTC: tuple[int, ...] = (6, 18)
+# Forecast error (°C, one standard deviation) = base + growth x lead time in hours, so a 6-hour
+# forecast misses by about 0.5 °C and a 41-hour one by about 1.9 °C, as public NWP verification
+# of 2 m temperature roughly shows.
+_FORECAST_ERROR_BASE_C = 0.3
+_FORECAST_ERROR_PER_HOUR_C = 0.04
+
+
+def forecast_issues(day: dt.date) -> list[dt.datetime]:
+    """When the forecasts for target day `day` were issued: the runs of the day before."""
+    before = dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC) - dt.timedelta(days=1)
+    return [before + dt.timedelta(hours=h) for h in FORECAST_ISSUE_HOURS_UTC]
+
+
+def generate_weather_forecast(
+    start: dt.datetime, end: dt.datetime, config: GeneratorConfig = DEFAULT_CONFIG
+) -> pl.DataFrame:
+    """Temperature forecasts for the target hours [start, end), every issue of the day before each
+    target day, in `schema.WEATHER_FORECAST` layout.
+
+    A forecast is the realised temperature plus an error whose spread grows with lead time: a bias
+    shared by one issue and area (a forecast run that is too warm stays too warm) plus hourly noise.
+    """
+    areas = tuple(sorted(config.price_areas))
+    hours = _hours(start, end)
+    truth = _temperature(_Calendar.of(hours), areas, config.seed)  # (hours, areas)
+    keys = _area_keys(areas)
+    # Issue hours (since the epoch) of each target hour: the runs of the previous UTC day.
+    issue = (hours // 24 - 1)[:, None] * 24 + np.array(FORECAST_ISSUE_HOURS_UTC)[None, :]
+    lead = (hours[:, None] - issue).astype(np.float64)  # (hours, issues)
+    sigma = _FORECAST_ERROR_BASE_C + _FORECAST_ERROR_PER_HOUR_C * lead
+    bias = _normal(config.seed, _STREAM_FORECAST_BIAS, issue[:, :, None], keys[None, None, :])
+    noise = _normal(
+        config.seed,
+        _STREAM_FORECAST_NOISE,
+        issue[:, :, None],
+        hours[:, None, None],
+        keys[None, None, :],
+    )
+    error = sigma[:, :, None] * (0.8 * bias + 0.6 * noise)
+    forecast = np.round(truth[:, None, :] + error, 1)  # (hours, issues, areas)
+    n_issues, n_areas = issue.shape[1], len(areas)
+    shape = forecast.shape
+    frame = pl.DataFrame(
+        {
+            schema.ISSUE_UTC: _utc_series(
+                np.broadcast_to(issue[:, :, None], shape).ravel() * _US_PER_HOUR, "i"
+            ),
+            schema.HOUR_UTC: _utc_series(
+                np.broadcast_to(hours[:, None, None], shape).ravel() * _US_PER_HOUR, "h"
+            ),
+            schema.PRICE_AREA: pl.Series(areas, dtype=pl.String).gather(
+                np.tile(np.arange(n_areas), len(hours) * n_issues)
+            ),
+            schema.TEMPERATURE: forecast.ravel(),
+        }
+    )
+    return frame.cast(schema.WEATHER_FORECAST.columns).sort(list(schema.WEATHER_FORECAST.key))
+
+
 # --- consumption ----------------------------------------------------------------------------------
 
 
@@ -481,7 +556,11 @@ def _drift_factors(
             else np.isin(codes, np.array(drift.consumer_types, dtype=np.int64))
         )
         hit = after[:, None, None] & in_areas[None, :, None] & in_types[None, None, :]
-        level = level * np.where(hit, 1.0 + drift.level_shift, 1.0)
+        # Days since the start's local midnight, by the hour: the growth compounds smoothly.
+        start_us = start.astype("datetime64[us]").astype(np.int64)
+        elapsed = (calendar.local_us - start_us) / _US_PER_DAY
+        growth = (1.0 + drift.growth_per_day) ** np.maximum(elapsed, 0.0)
+        level = level * np.where(hit, (1.0 + drift.level_shift) * growth[:, None, None], 1.0)
         sensitivity = sensitivity * np.where(hit, drift.temperature_sensitivity_factor, 1.0)
     return level, sensitivity
 
@@ -557,9 +636,11 @@ def generate_consumption(
 
 
 def _dataset_of(df: pl.DataFrame) -> schema.DatasetSchema:
-    for dataset in schema.DATASETS.values():
-        if dataset.value in df.columns:
-            return dataset
+    # The dataset with the value column and most columns present: a weather forecast also has
+    # every weather column.
+    candidates = [d for d in schema.DATASETS.values() if d.value in df.columns]
+    if candidates:
+        return max(candidates, key=lambda d: len(set(d.columns) & set(df.columns)))
     raise ValueError(
         f"apply_defects needs one of the value columns "
         f"{[d.value for d in schema.DATASETS.values()]}; the frame has {df.columns}."
@@ -567,7 +648,7 @@ def _dataset_of(df: pl.DataFrame) -> schema.DatasetSchema:
 
 
 def apply_defects(df: pl.DataFrame, defects: Defects, seed: int) -> pl.DataFrame:
-    """Inject the requested defects into a consumption or weather frame, reproducibly."""
+    """Inject the requested defects into a frame of any dataset, reproducibly."""
     named = [*defects.rename_columns, *defects.drop_columns, *defects.wrong_types]
     unknown = sorted(set(named) - set(df.columns))
     if unknown:

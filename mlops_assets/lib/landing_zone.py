@@ -1,8 +1,9 @@
 """The landing zone: files in the dataset schemas dropped into a folder, and their quarantine.
 
 A landing file is named `<dataset>_<YYYY-MM-DD>[_<tag>].<csv|parquet|json>`, e.g.
-`consumption_2025-01-03.csv` or `consumption_2025-01-03_DK1.json`; the date is the UTC day its
-rows belong to. Several files of one dataset and day are ingested together.
+`consumption_2025-01-03.csv`, `consumption_2025-01-03_DK1.json` or
+`weather_forecast_2025-01-04.parquet`; the date is the UTC day its rows belong to (for a weather
+forecast, the day of its target hours). Several files of one dataset and day are ingested together.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from mlops_assets.lib.validation import ValidationReport
 
 FORMATS: tuple[str, ...] = ("csv", "parquet", "json")
 FILE_NAME = re.compile(
-    r"^(?P<dataset>[a-z]+)_(?P<day>\d{4}-\d{2}-\d{2})(?:_(?P<tag>[A-Za-z0-9-]+))?"
+    r"^(?P<dataset>[a-z]+(?:_[a-z]+)*)_(?P<day>\d{4}-\d{2}-\d{2})(?:_(?P<tag>[A-Za-z0-9-]+))?"
     r"\.(?P<fmt>csv|parquet|json)$"
 )
 

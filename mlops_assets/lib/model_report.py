@@ -178,8 +178,15 @@ def model_card(
 
 **What it is.** An XGBoost regressor forecasting each segment's hourly electricity consumption
 (kWh) for the 24 hours of the next UTC day, from features known at 00:00 UTC (consumption at
-or before t - 24 h, calendar, Danish holidays, temperature at the target hour). The booster
-predicts consumption relative to the segment's recent level; scoring multiplies back.
+or before t - 24 h, calendar, Danish holidays, the newest temperature forecast issued by
+00:00 UTC for the target hour). The booster predicts consumption relative to the segment's
+recent level; scoring multiplies back.
+
+**How and when it forecasts.** The forecast for day D is issued at its origin, D 00:00 UTC,
+as soon as D-1's consumption and D's weather forecast are staged (`batch_predictions`
+partition D), before any hour of D happens. Every row carries its origin, issue time and this
+model's version. It is scored once D's actuals land (`prediction_performance`); days inside the
+training window above are marked `in_sample` and never count toward retraining.
 
 **Owner:** {owner}  ·  **Tags:** {", ".join(f"{k}={v}" for k, v in sorted(tags.items()))}
 

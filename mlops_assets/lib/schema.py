@@ -1,6 +1,9 @@
 """Column names and types of the datasets, shared by sources, validation, the lake and dbt.
 
-Consumption follows Energi Data Service's `ConsumptionDE35Hour`; weather is our companion dataset.
+Consumption follows Energi Data Service's `ConsumptionDE35Hour`; weather (observed) and weather
+forecasts are our companion datasets. A forecast row says when it was issued (`IssueUTC`, the moment
+it became available) and which hour it is for (`HourUTC`); a day's forecast partition holds every
+issue for that day's 24 target hours.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ PRICE_AREA = "PriceArea"
 CONSUMER_TYPE = "ConsumerType_DE35"
 TOTAL_CON = "TotalCon"
 TEMPERATURE = "Temperature"
+ISSUE_UTC = "IssueUTC"
 
 PRICE_AREAS: tuple[str, ...] = ("DK1", "DK2")
 DANISH_TZ = "Europe/Copenhagen"
@@ -35,8 +39,13 @@ class DatasetSchema:
 
     @property
     def segment(self) -> tuple[str, ...]:
-        """The key without the hour: one time series per segment."""
+        """The key without the hour: one time series per segment (per issue, for forecasts)."""
         return tuple(c for c in self.key if c != HOUR_UTC)
+
+    @property
+    def series(self) -> tuple[str, ...]:
+        """The segment without the issue time: what stays the same from one day to the next."""
+        return tuple(c for c in self.segment if c != ISSUE_UTC)
 
 
 CONSUMPTION = DatasetSchema(
@@ -63,4 +72,16 @@ WEATHER = DatasetSchema(
     value=TEMPERATURE,
 )
 
-DATASETS: dict[str, DatasetSchema] = {s.name: s for s in (CONSUMPTION, WEATHER)}
+WEATHER_FORECAST = DatasetSchema(
+    name="weather_forecast",
+    columns={
+        ISSUE_UTC: pl.Datetime("us", "UTC"),
+        HOUR_UTC: pl.Datetime("us", "UTC"),
+        PRICE_AREA: pl.String(),
+        TEMPERATURE: pl.Float64(),
+    },
+    key=(ISSUE_UTC, HOUR_UTC, PRICE_AREA),
+    value=TEMPERATURE,
+)
+
+DATASETS: dict[str, DatasetSchema] = {s.name: s for s in (CONSUMPTION, WEATHER, WEATHER_FORECAST)}

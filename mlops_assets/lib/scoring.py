@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import polars as pl
@@ -18,8 +18,12 @@ if TYPE_CHECKING:
     import xgboost as xgb
 
 PREDICTION = "prediction_kwh"
-ROLE = "model_role"  # champion, or challenger for shadow predictions
+# champion; challenger for shadow predictions; each baseline of forecasting.BASELINES by name
+ROLE = "model_role"
 VERSION = "model_version"
+BASELINE_VERSION = "baseline"
+ORIGIN = "origin"  # the information cut-off: 00:00 UTC of the target day
+ISSUED_AT = "issued_at"  # when the row was actually written (later than the origin in backfills)
 PREDICTIONS_SCHEMA = {
     ENTITY: pl.String,
     TIMESTAMP: pl.Datetime("us", "UTC"),
@@ -27,7 +31,8 @@ PREDICTIONS_SCHEMA = {
     ROLE: pl.String,
     VERSION: pl.String,
     PREDICTION: pl.Float64,
-    "origin": pl.Datetime("us", "UTC"),
+    ORIGIN: pl.Datetime("us", "UTC"),
+    ISSUED_AT: pl.Datetime("us", "UTC"),
 }
 
 
@@ -51,22 +56,34 @@ def day_entities(segments: Sequence[str], day: date) -> pl.DataFrame:
     )
 
 
-def score_day(features: pl.DataFrame, models: Sequence[ScoringModel], day: date) -> pl.DataFrame:
-    """One row per segment, target hour and model: the forecast made at the day's origin."""
+def score_day(
+    features: pl.DataFrame,
+    models: Sequence[ScoringModel],
+    day: date,
+    issued_at: datetime | None = None,
+) -> pl.DataFrame:
+    """One row per segment, target hour and forecaster: the forecast made at the day's origin by
+    each model, and by each naive baseline beside them (so realised error compares like with
+    like). Every row carries its origin, the moment it was issued and the model version."""
     origin, _ = day_window(day)
+    issued = issued_at or datetime.now(UTC)
+    keys = fc.with_horizon(features).select(ENTITY, TIMESTAMP, fc.HORIZON)
+    forecasts = [
+        (model.role, model.version, fc.predict(model.booster, features)) for model in models
+    ] + [
+        (name, BASELINE_VERSION, features.get_column(column).to_numpy())
+        for name, column in fc.BASELINES.items()
+    ]
     frames = [
-        fc.with_horizon(features)
-        .select(ENTITY, TIMESTAMP, fc.HORIZON)
-        .with_columns(
-            pl.lit(model.role).alias(ROLE),
-            pl.lit(model.version).alias(VERSION),
+        keys.with_columns(
+            pl.lit(role).alias(ROLE),
+            pl.lit(version).alias(VERSION),
             # No level (too little history) means no forecast: null, never NaN.
-            pl.Series(PREDICTION, fc.predict(model.booster, features), dtype=pl.Float64).fill_nan(
-                None
-            ),
-            pl.lit(origin).dt.cast_time_unit("us").alias("origin"),
+            pl.Series(PREDICTION, values, dtype=pl.Float64).fill_nan(None),
+            pl.lit(origin).dt.cast_time_unit("us").alias(ORIGIN),
+            pl.lit(issued).dt.cast_time_unit("us").alias(ISSUED_AT),
         )
-        for model in models
+        for role, version, values in forecasts
     ]
     return pl.concat(frames).cast(PREDICTIONS_SCHEMA).select(list(PREDICTIONS_SCHEMA))  # type: ignore[arg-type]
 

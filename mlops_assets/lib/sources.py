@@ -10,8 +10,13 @@ import polars as pl
 
 from mlops_assets.lib import landing_zone
 from mlops_assets.lib.energi_data_service import EnergiDataServiceClient
-from mlops_assets.lib.generator import GeneratorConfig, generate_consumption, generate_weather
-from mlops_assets.lib.schema import CONSUMPTION, WEATHER, DatasetSchema
+from mlops_assets.lib.generator import (
+    GeneratorConfig,
+    generate_consumption,
+    generate_weather,
+    generate_weather_forecast,
+)
+from mlops_assets.lib.schema import CONSUMPTION, WEATHER, WEATHER_FORECAST, DatasetSchema
 from mlops_assets.lib.validation import day_window
 
 
@@ -52,7 +57,19 @@ def deliveries(config: SourceConfig, schema: DatasetSchema, day: date) -> list[D
     if config.kind not in ("generator", "api"):
         raise ValueError(f"unknown source {config.kind!r}; use generator, api or landing")
     # Energi Data Service has no weather dataset, so the API source pairs with generated weather.
+    # The real counterpart of the forecast would be DMI's open data forecast API (HARMONIE
+    # DINI, EDR endpoint /collections/harmonie_dini_sf, parameter temperature-2m, two runs a day
+    # kept with their run time as IssueUTC) or Open-Meteo's historical forecast API, which keeps
+    # past runs so training sees the forecasts that were actually available; there is no client
+    # yet because this sandbox has no internet.
     seed = config.generator.seed
+    if schema is WEATHER_FORECAST:
+        return [
+            Delivery(
+                origin=f"weather forecast generator (seed={seed})",
+                frame=generate_weather_forecast(start, end, config.generator),
+            )
+        ]
     if schema is WEATHER:
         return [
             Delivery(

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from mlops_assets.lib.landing_zone import FILE_NAME
 
-DATASETS = ("consumption", "weather")
+DATASETS = ("consumption", "weather", "weather_forecast")
 
 
 @dataclass(frozen=True, order=True)
@@ -201,6 +201,11 @@ def ready_days(inputs: Mapping[str, Mapping[str, int]], done: Mapping[str, int])
         if newest > done.get(day, -1):
             ready[day] = newest
     return dict(sorted(ready.items()))
+
+
+def shift_days(ids: Mapping[str, int], days: int) -> dict[str, int]:
+    """Partition keys moved by `days`: the actuals of D-1 keyed as the forecast day D they feed."""
+    return {(date.fromisoformat(k) + timedelta(days=days)).isoformat(): v for k, v in ids.items()}
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from mlops_assets.lib.schema import (
     DANISH_TZ,
     HOUR_DK,
     HOUR_UTC,
+    ISSUE_UTC,
     PRICE_AREA,
     PRICE_AREAS,
     TEMPERATURE,
@@ -39,7 +40,8 @@ RULE_DESCRIPTIONS: dict[str, str] = {
     COMPLETENESS: "Every price area is present, missing hours per segment stay under the "
     "threshold, and no value is null.",
     VALIDITY: "Values are non-negative, within a plausible range and from known codes.",
-    TIMELINESS: "Every row belongs to the partition's UTC day; local time agrees with UTC.",
+    TIMELINESS: "Every row belongs to the partition's UTC day; local time agrees with UTC; a "
+    "forecast is issued before the hour it forecasts.",
 }
 
 _EXAMPLES = 3
@@ -288,6 +290,14 @@ def _timeliness(df: pl.DataFrame, schema: DatasetSchema, day: date) -> list[Viol
         pl.col(HOUR_UTC) != pl.col(HOUR_UTC).dt.truncate("1h"),
         "is not on the hour",
     )
+    if ISSUE_UTC in schema.columns:
+        # Issued at or after its target hour, it is an observation posing as a forecast.
+        out += _rule(
+            df,
+            ISSUE_UTC,
+            pl.col(ISSUE_UTC) >= pl.col(HOUR_UTC),
+            "is not before HourUTC (rule: a forecast is issued before the hour it forecasts)",
+        )
     if HOUR_DK in schema.columns:
         local = pl.col(HOUR_UTC).dt.convert_time_zone(DANISH_TZ).dt.replace_time_zone(None)
         out += _rule(df, HOUR_DK, pl.col(HOUR_DK) != local, "disagrees with HourUTC in Danish time")
@@ -355,7 +365,7 @@ def _rule(df: pl.DataFrame, column: str, bad: pl.Expr, message: str) -> list[Vio
         return []
     return [
         Violation(
-            VALIDITY if column not in (HOUR_UTC, HOUR_DK) else TIMELINESS,
+            VALIDITY if column not in (HOUR_UTC, HOUR_DK, ISSUE_UTC) else TIMELINESS,
             column,
             f"{offending.height} rows: value {message}",
             rows=offending.height,
@@ -366,7 +376,11 @@ def _rule(df: pl.DataFrame, column: str, bad: pl.Expr, message: str) -> list[Vio
 
 def _locating(df: pl.DataFrame, column: str) -> list[str]:
     """The key columns that say where a bad value sits, then the value itself."""
-    key = [c for c in (HOUR_UTC, PRICE_AREA, CONSUMER_TYPE) if c in df.columns and c != column]
+    key = [
+        c
+        for c in (ISSUE_UTC, HOUR_UTC, PRICE_AREA, CONSUMER_TYPE)
+        if c in df.columns and c != column
+    ]
     return [*key, column]
 
 
@@ -411,7 +425,7 @@ def value_skew(
     current: pl.DataFrame, history: pl.DataFrame, schema: DatasetSchema, z_threshold: float
 ) -> Skew:
     """Compare today's daily mean per segment with the mean and spread of recent daily means."""
-    segment = list(schema.segment)
+    segment = list(schema.series)
     value = schema.value
 
     def daily_means(df: pl.DataFrame) -> pl.DataFrame:

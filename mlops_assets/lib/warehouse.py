@@ -11,6 +11,7 @@ import polars as pl
 
 STAGED_CONSUMPTION = "staging.stg_consumption"
 STAGED_WEATHER = "staging.stg_weather"
+STAGED_WEATHER_FORECAST = "staging.stg_weather_forecast"
 
 
 class MissingUpstreamError(RuntimeError):
@@ -30,9 +31,14 @@ def read_window(
 
 def days_present(warehouse: Path, table: str, days: Sequence[date]) -> set[date]:
     """Which of `days` have staged rows (the partition_day dbt recorded)."""
+    if not days:
+        return set()
     query = f"select distinct partition_day from {table} where partition_day between ? and ?"
     with duckdb.connect(str(_existing(warehouse)), read_only=True) as con:
-        rows = con.execute(query, [min(days), max(days)]).fetchall()
+        try:
+            rows = con.execute(query, [min(days), max(days)]).fetchall()
+        except duckdb.CatalogException:
+            return set()  # the staging model has never run: no day is there
     return {r[0] for r in rows} & set(days)
 
 

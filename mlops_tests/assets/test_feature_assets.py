@@ -8,11 +8,10 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from mlops_assets.definitions import ASSETS
-from mlops_assets.defs.resources import build_resources
 from mlops_assets.feature_repo import offline
 from mlops_assets.lib.features import ENTITY, FEATURE_NAMES, FEATURES_SCHEMA, LABEL, TIMESTAMP
 from mlops_assets.settings import Settings
+from mlops_tests.helpers import Runs, run_graph
 
 FIRST, LAST = date(2025, 3, 1), date(2025, 3, 17)
 SEGMENTS = 2 * 3
@@ -28,25 +27,16 @@ def _run(
     last: date,
     selection: dg.AssetSelection | None = None,
     instance: dg.DagsterInstance | None = None,
-) -> dg.ExecuteInProcessResult:
-    return dg.materialize(
-        ASSETS,
-        selection=selection or FEATURE_GRAPH,
-        tags={
-            "dagster/asset_partition_range_start": first.isoformat(),
-            "dagster/asset_partition_range_end": last.isoformat(),
-        },
-        resources=build_resources(settings),
-        instance=instance or dg.DagsterInstance.ephemeral(),
-        raise_on_error=False,
-    )
+) -> Runs:
+    return run_graph(settings, first, last, selection or FEATURE_GRAPH, instance)
 
 
 @pytest.fixture(scope="module")
 def pipeline(
     tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[tuple[Settings, dg.ExecuteInProcessResult]]:
-    """The graph up to the training set over 17 days of 6 segments, built once for the module."""
+) -> Iterator[tuple[Settings, Runs]]:
+    """The graph up to the training set over 17 days of actuals of 6 segments (features for the
+    16 forecast days after the first), built once for the module."""
     data_dir = tmp_path_factory.mktemp("features") / "data"
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MLOPS_DATA_DIR", str(data_dir))
@@ -56,15 +46,16 @@ def pipeline(
         yield settings, result
 
 
-def test_feature_graph_materializes(pipeline: tuple[Settings, dg.ExecuteInProcessResult]) -> None:
+def test_feature_graph_materializes(pipeline: tuple[Settings, Runs]) -> None:
     settings, result = pipeline
     assert result.success
-    keys = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
-    assert keys == {
+    assert result.materialized() == {
         "raw_consumption",
         "raw_weather",
+        "raw_weather_forecast",
         "staging/stg_consumption",
         "staging/stg_weather",
+        "staging/stg_weather_forecast",
         "consumption_features",
         "feature_registry",
         "online_features",
@@ -74,11 +65,14 @@ def test_feature_graph_materializes(pipeline: tuple[Settings, dg.ExecuteInProces
 
 
 def test_offline_partitions_hold_one_row_per_segment_hour(
-    pipeline: tuple[Settings, dg.ExecuteInProcessResult],
+    pipeline: tuple[Settings, Runs],
 ) -> None:
     settings, _ = pipeline
     folder = offline.offline_dir(settings.feature_store_dir)
-    assert sorted(p.name for p in folder.glob("*.parquet"))[0] == f"{FIRST}.parquet"
+    names = sorted(p.name for p in folder.glob("*.parquet"))
+    # Forecast days run one day ahead of the actuals: the day after the last staged one too.
+    assert names[0] == f"{FIRST + timedelta(days=1)}.parquet"
+    assert names[-1] == f"{LAST + timedelta(days=1)}.parquet"
     day = pl.read_parquet(offline.partition_path(folder, LAST))
     assert day.schema == pl.Schema(FEATURES_SCHEMA)
     assert day.height == SEGMENTS * 24
@@ -87,7 +81,7 @@ def test_offline_partitions_hold_one_row_per_segment_hour(
 
 
 def test_feature_catalog_is_in_the_metadata(
-    pipeline: tuple[Settings, dg.ExecuteInProcessResult],
+    pipeline: tuple[Settings, Runs],
 ) -> None:
     _, result = pipeline
     meta = result.asset_materializations_for_node("consumption_features")[-1].metadata
@@ -97,15 +91,18 @@ def test_feature_catalog_is_in_the_metadata(
 
 
 def test_online_store_serves_the_latest_offline_row(
-    pipeline: tuple[Settings, dg.ExecuteInProcessResult],
+    pipeline: tuple[Settings, Runs],
 ) -> None:
     settings, _ = pipeline
     from mlops_assets.feature_repo.retrieval import online_features as read_online
     from mlops_assets.feature_repo.store import feature_store
 
     store = feature_store(settings.feature_store_dir)
+    # The newest features are those of the forecast day after the last staged day.
     last_day = pl.read_parquet(
-        offline.partition_path(offline.offline_dir(settings.feature_store_dir), LAST)
+        offline.partition_path(
+            offline.offline_dir(settings.feature_store_dir), LAST + timedelta(days=1)
+        )
     )
     latest = last_day.filter(pl.col(TIMESTAMP) == pl.col(TIMESTAMP).max()).sort(ENTITY)
     segments = latest.get_column(ENTITY).to_list()
@@ -117,12 +114,15 @@ def test_online_store_serves_the_latest_offline_row(
 
 
 def test_training_set_joins_labels_with_their_features(
-    pipeline: tuple[Settings, dg.ExecuteInProcessResult],
+    pipeline: tuple[Settings, Runs],
 ) -> None:
     settings, result = pipeline
     frame = pl.read_parquet(settings.feature_store_dir / "training_sets" / "training_set.parquet")
-    # Default window: 28 days ending after the newest staged day, so all 17 days are in it.
+    # Default window: 28 days ending after the newest staged day, so all 17 labelled days are in
+    # it; the first has no forecast day before it, so its rows carry no features.
     assert frame.height == 17 * 24 * SEGMENTS
+    first_day = frame.filter(pl.col(TIMESTAMP).dt.date() == FIRST)
+    assert first_day.get_column("lag_24h").null_count() == first_day.height
     assert {ENTITY, TIMESTAMP, LABEL, *FEATURE_NAMES} <= set(frame.columns)
     sample = frame.filter(pl.col(TIMESTAMP).dt.date() == LAST).sort(ENTITY, TIMESTAMP)
     stored = pl.read_parquet(
@@ -135,7 +135,7 @@ def test_training_set_joins_labels_with_their_features(
 
 
 def test_rerunning_a_partition_never_duplicates(
-    pipeline: tuple[Settings, dg.ExecuteInProcessResult], tmp_path: Path
+    pipeline: tuple[Settings, Runs], tmp_path: Path
 ) -> None:
     settings, _ = pipeline
     path = offline.partition_path(offline.offline_dir(settings.feature_store_dir), LAST)
@@ -143,8 +143,8 @@ def test_rerunning_a_partition_never_duplicates(
 
     again = _run(
         settings,
-        LAST,
-        LAST,
+        LAST - timedelta(days=1),
+        LAST - timedelta(days=1),
         selection=dg.AssetSelection.assets("consumption_features", "online_features"),
     )
 
@@ -155,15 +155,15 @@ def test_rerunning_a_partition_never_duplicates(
 
 def test_features_refuse_days_without_staged_inputs(mlops_env: Settings) -> None:
     day = date(2025, 3, 5)
-    ingest = dg.AssetSelection.assets(
-        "raw_consumption", "raw_weather", ["staging", "stg_consumption"], ["staging", "stg_weather"]
-    )
-    assert _run(mlops_env, day - timedelta(days=1), day - timedelta(days=1), ingest).success
+    # The weather forecast for `day` is staged, but the consumption of the day before is not.
+    forecast = dg.AssetSelection.assets("raw_weather_forecast", ["staging", "stg_weather_forecast"])
+    assert _run(mlops_env, day - timedelta(days=1), day - timedelta(days=1), forecast).success
 
-    result = _run(mlops_env, day, day, dg.AssetSelection.assets("consumption_features"))
+    before = day - timedelta(days=1)
+    result = _run(mlops_env, before, before, dg.AssetSelection.assets("consumption_features"))
 
     assert not result.success
     failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
     message = failure.event_specific_data.error.to_string()
-    assert "staging.stg_consumption has no rows" in message and day.isoformat() in message
+    assert "staging.stg_consumption has no rows" in message and before.isoformat() in message
     assert not offline.offline_dir(mlops_env.feature_store_dir).exists()

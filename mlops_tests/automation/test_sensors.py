@@ -19,6 +19,7 @@ from mlops_assets.settings import Settings
 
 STG_CONSUMPTION = dg.AssetKey(["staging", "stg_consumption"])
 STG_WEATHER = dg.AssetKey(["staging", "stg_weather"])
+STG_FORECAST = dg.AssetKey(["staging", "stg_weather_forecast"])
 
 
 @pytest.fixture
@@ -181,34 +182,70 @@ def materialized(
     )
 
 
-def test_a_day_runs_once_both_inputs_are_staged_and_again_after_a_late_input(
+def test_a_forecast_is_issued_once_the_day_before_and_its_weather_forecast_are_staged(
     sensors: dict[str, dg.SensorDefinition], instance: dg.DagsterInstance
 ) -> None:
     sensor = sensors["inputs_complete_sensor"]
     materialized(instance, STG_CONSUMPTION, "2025-03-01")
-    materialized(instance, STG_CONSUMPTION, "2025-03-02")
-    assert not tick(sensor, instance).run_requests  # no weather yet
+    assert not tick(sensor, instance).run_requests  # no weather forecast for 03-02 yet
 
-    materialized(instance, STG_WEATHER, "2025-03-01")
+    materialized(instance, STG_FORECAST, "2025-03-02")
     (request,) = tick(sensor, instance).run_requests
-    assert request.tags["dagster/asset_partition_range_start"] == "2025-03-01"
-    assert request.tags["dagster/asset_partition_range_end"] == "2025-03-01"
+    # The forecast for 03-02 runs on 03-01's actuals, before any hour of 03-02 is staged.
+    assert request.job_name == "forecast_job"
+    assert request.tags["dagster/asset_partition_range_start"] == "2025-03-02"
+    assert request.tags["dagster/asset_partition_range_end"] == "2025-03-02"
     assert request.tags["trigger"] == "message"
     assert {k.to_user_string() for k in request.asset_selection} == {
         "consumption_features",
         "online_features",
         "batch_predictions",
-        "prediction_performance",
         "drift_report",
     }
 
-    materialized(instance, dg.AssetKey("consumption_features"), "2025-03-01")
+    materialized(instance, dg.AssetKey("consumption_features"), "2025-03-02")
     assert not tick(sensor, instance).run_requests
 
-    materialized(instance, STG_WEATHER, "2025-03-01")  # a corrected weather file arrives late
+    materialized(instance, STG_FORECAST, "2025-03-02")  # a corrected forecast arrives late
     (late,) = tick(sensor, instance).run_requests
-    assert late.tags["dagster/asset_partition_range_start"] == "2025-03-01"
+    assert late.tags["dagster/asset_partition_range_start"] == "2025-03-02"
     assert late.run_key != request.run_key
+
+
+def test_a_forecast_is_scored_once_its_days_actuals_are_staged(
+    sensors: dict[str, dg.SensorDefinition], instance: dg.DagsterInstance
+) -> None:
+    sensor = sensors["inputs_complete_sensor"]
+    materialized(instance, dg.AssetKey("consumption_features"), "2025-03-02")
+    materialized(instance, dg.AssetKey("batch_predictions"), "2025-03-02")
+    assert not tick(sensor, instance).run_requests  # 03-02 has not ended yet
+
+    materialized(instance, STG_CONSUMPTION, "2025-03-02")
+    requests = tick(sensor, instance).run_requests
+    scoring = [r for r in requests if r.job_name == "daily_job"]
+    (score,) = scoring
+    assert [k.to_user_string() for k in score.asset_selection] == ["prediction_performance"]
+    assert score.tags["dagster/asset_partition_range_start"] == "2025-03-02"
+    # The same actuals also open the forecast of the next day, once its weather forecast is in.
+    assert [r.job_name for r in requests] == ["daily_job"]
+
+    materialized(instance, dg.AssetKey("prediction_performance"), "2025-03-02")
+    assert not tick(sensor, instance).run_requests
+
+
+def test_landed_weather_forecasts_are_ingested_by_the_forecast_job(
+    mlops_env: Settings, sensors: dict[str, dg.SensorDefinition], instance: dg.DagsterInstance
+) -> None:
+    land(mlops_env.landing_dir, "consumption_2025-03-01.csv", "weather_forecast_2025-03-02.csv")
+    requests = tick(sensors["landing_zone_sensor"], instance).run_requests
+    by_job = {r.job_name: r for r in requests}
+    assert set(by_job) == {"ingestion_job", "forecast_job"}
+    forecast = by_job["forecast_job"]
+    assert [k.to_user_string() for k in forecast.asset_selection] == [
+        "raw_weather_forecast",
+        "staging/stg_weather_forecast",
+    ]
+    assert forecast.tags["dagster/asset_partition_range_start"] == "2025-03-02"
 
 
 def test_ready_days_needs_every_input_newer_than_the_downstream() -> None:

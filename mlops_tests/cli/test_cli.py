@@ -5,7 +5,7 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -136,46 +136,109 @@ def test_history_from_2000_is_ingested_from_landing_files(
     assert warehouse_rows(mlops_env, "stg_consumption") == 2 * 24 * 2 * 4
 
 
-def test_quickstart_runs_the_main_job_then_is_a_no_op(
+def test_quickstart_trains_before_the_holdout_and_scores_it_out_of_sample(
     mlops_env: Settings, instance: dg.DagsterInstance, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Three weeks: the model needs a week of lags, two validation and two test days, and enough
-    # training days left to beat the seasonal-naive baseline at the gate.
+    # The shortest history the main job accepts: a week of lags, a training week, two
+    # validation days and the gate's test week before the seven held-out days.
     monkeypatch.setenv("MLOPS_CONSUMER_TYPES", "3")
-    quickstart = (str(BIN / "mlops-assets"), "quickstart", "--days", "21", "--end", "2025-02-21")
+    quickstart = (str(BIN / "mlops-assets"), "quickstart", "--days", "31", "--end", "2025-02-21")
 
     first = run(*quickstart)
     second = run(*quickstart)
 
     assert first.returncode == 0, first.stderr[-3000:]
-    assert "full_pipeline_job succeeded" in first.stdout
+    assert "the main job succeeded" in first.stdout
+    assert "train on 2025-01-23 .. 2025-02-14, forecast 2025-02-15 .. 2025-02-21" in first.stdout
+    assert "Out-of-sample forecasts for 2025-02-15 .. 2025-02-21" in first.stdout
+    table = first.stdout.split("Out-of-sample forecasts", 1)[1]
+    for forecaster in ("champion", "seasonal_naive", "same_hour_yesterday"):
+        assert f"| {forecaster} |" in table
     assert "dagster dev" in first.stdout and "warehouse" in first.stdout
     assert second.returncode == 0, second.stderr[-3000:]
-    assert "already materialized" in second.stdout
-    assert len(instance.get_runs()) == 1
-    days = Lake(mlops_env.lake_dir).days("raw_weather")
-    assert days[0] == date(2025, 2, 1) and days[-1] == date(2025, 2, 21) and len(days) == 21
+    assert "already ran for these days" in second.stdout
+    assert "Out-of-sample forecasts" in second.stdout
+    assert len(instance.get_runs()) == 6
+    lake = Lake(mlops_env.lake_dir)
+    days = lake.days("raw_weather")
+    assert days[0] == date(2025, 1, 22) and days[-1] == date(2025, 2, 21) and len(days) == 31
     assert "MLflow runs and model registry" in first.stdout
-    assert Lake(mlops_env.lake_dir).days("predictions")[-1] == date(2025, 2, 21)
+    # Forecasts exist for the held-out week and the day after the history; none in sample.
+    predicted = lake.days("predictions")
+    assert predicted[0] == date(2025, 2, 15) and predicted[-1] == date(2025, 2, 22)
+    # The forecast for 02-22 is in the lake while no actual of 02-22 exists anywhere...
+    assert lake.days("raw_consumption")[-1] == date(2025, 2, 21)
+    assert warehouse_rows(mlops_env, "stg_consumption", ["2025-02-22"]) == 0
+    assert_features_known_at_origin(mlops_env, date(2025, 2, 22))
+    performance = instance.fetch_materializations(
+        dg.AssetKey("prediction_performance"), limit=10
+    ).records
+    assert {r.partition_key for r in performance} == {f"2025-02-{d}" for d in range(15, 22)}
+    assert not any(r.asset_materialization.metadata["in_sample"].value for r in performance)
 
-    # The documented backfill of predictions and monitoring: one in-process run over the range.
+    # The documented backfill: forecasts of days the model trained on, then their scores, each
+    # calendar as one in-process run over the range. Those days are marked in sample.
     backfill = dagster(
         "asset materialize",
         "--select",
-        "batch_predictions,prediction_performance,drift_report",
+        "batch_predictions,drift_report",
         "--partition-range",
-        "2025-02-19...2025-02-21",
+        "2025-02-10...2025-02-12",
     )
     assert backfill.returncode == 0, backfill.stderr[-3000:]
-    assert len(instance.get_runs()) == 2
+    scored = dagster(
+        "asset materialize",
+        "--select",
+        "prediction_performance",
+        "--partition-range",
+        "2025-02-10...2025-02-12",
+    )
+    assert scored.returncode == 0, scored.stderr[-3000:]
+    assert len(instance.get_runs()) == 8
     for name in ("batch_predictions", "prediction_performance", "drift_report"):
         records = instance.fetch_materializations(dg.AssetKey(name), limit=3).records
-        assert {r.partition_key for r in records} == {"2025-02-19", "2025-02-20", "2025-02-21"}
-        assert all(r.run_id == instance.get_runs()[0].run_id for r in records), name
-    performance = instance.fetch_materializations(
-        dg.AssetKey("prediction_performance"), limit=1
-    ).records[0]
-    assert performance.asset_materialization.metadata["champion_mape"].value > 0
+        assert {r.partition_key for r in records} == {"2025-02-10", "2025-02-11", "2025-02-12"}
+    in_sample = instance.fetch_materializations(
+        dg.AssetKey("prediction_performance"), limit=3
+    ).records
+    assert all(r.asset_materialization.metadata["in_sample"].value for r in in_sample)
+    assert in_sample[0].asset_materialization.metadata["champion_mape"].value > 0
+
+
+def assert_features_known_at_origin(settings: Settings, day: date) -> None:
+    """...and every feature value it used is what the staged data cut at its origin gives."""
+    import polars as pl
+
+    from mlops_assets.feature_repo import offline
+    from mlops_assets.lib import features, warehouse
+
+    origin = features.origin_of(day)
+    history, _ = features.staged_window(origin, origin)
+    known = warehouse.read_window(
+        settings.warehouse_path,
+        warehouse.STAGED_CONSUMPTION,
+        history,
+        origin,
+        list(features.CONSUMPTION_COLUMNS),
+    )
+    forecasts = warehouse.read_window(
+        settings.warehouse_path,
+        warehouse.STAGED_WEATHER_FORECAST,
+        origin,
+        origin + timedelta(days=1),
+        list(features.WEATHER_COLUMNS),
+    ).filter(pl.col("issue_utc") <= origin.replace(tzinfo=None))
+    rebuilt = features.build_daily_features(known, forecasts, [day])[day]
+    stored = pl.read_parquet(
+        offline.partition_path(offline.offline_dir(settings.feature_store_dir), day)
+    )
+    assert stored.sort(features.ENTITY, features.TIMESTAMP).equals(
+        rebuilt.sort(features.ENTITY, features.TIMESTAMP)
+    )
+    predictions = Lake(settings.lake_dir).read("predictions", [day])
+    assert predictions is not None
+    assert (predictions.get_column("origin") == origin).all()
+    assert (predictions.get_column("issued_at") > origin).all()  # issued by this run, later
 
 
 def test_quickstart_reports_bad_files_and_fails(
@@ -186,7 +249,7 @@ def test_quickstart_reports_bad_files_and_fails(
     bad.parent.mkdir(parents=True)
     bad.write_text("HourUTC,PriceArea\n2025-02-02T00:00:00,DK1\n")
 
-    done = run(str(BIN / "mlops-assets"), "quickstart", "--days", "1", "--end", "2025-02-02")
+    done = run(str(BIN / "mlops-assets"), "quickstart", "--days", "31", "--end", "2025-03-03")
 
     assert done.returncode == 1
     output = done.stdout + done.stderr
@@ -210,5 +273,13 @@ def test_generate_writes_a_history_with_progress(mlops_env: Settings) -> None:
 
     assert done.returncode == 0, done.stderr
     files = sorted(p.name for p in mlops_env.landing_dir.iterdir())
-    assert len(files) == 20 and files[0] == "consumption_2025-01-01.json"
-    assert "20/20" in done.stderr
+    assert len(files) == 30 and files[0] == "consumption_2025-01-01.json"
+    assert "weather_forecast_2025-01-10.json" in files
+    assert "30/30" in done.stderr
+
+
+def test_quickstart_refuses_a_history_too_short_to_hold_out_a_week(mlops_env: Settings) -> None:
+    done = run(str(BIN / "mlops-assets"), "quickstart", "--days", "20", "--end", "2025-02-21")
+
+    assert done.returncode == 2
+    assert "Use at least 31 days" in done.stderr

@@ -13,11 +13,13 @@ from mlops_assets.definitions import defs
 from mlops_assets.defs.resources import build_resources
 from mlops_assets.lib.generator import Drift, GeneratorConfig
 from mlops_assets.lib.registry import CHALLENGER, CHAMPION, Registry
+from mlops_assets.pipeline import Plan, run_main_job
 from mlops_assets.settings import Settings
 
-HISTORY_START, HISTORY_END = date(2025, 4, 1), date(2025, 4, 28)
-NORMAL = (date(2025, 4, 29), date(2025, 4, 30))
-DRIFTED = (date(2025, 5, 1), date(2025, 5, 3))
+# No Danish holiday falls in these weeks: the gate judges ordinary weeks.
+HISTORY_START, HISTORY_END = date(2025, 9, 1), date(2025, 10, 3)
+NORMAL = (date(2025, 10, 4), date(2025, 10, 5))
+DRIFTED = (date(2025, 10, 6), date(2025, 10, 8))
 TYPES = 4
 
 
@@ -34,8 +36,13 @@ class Loop:
     def land(self, first: date, last: date, drift: float = 0.0) -> None:
         drifts = (Drift(start=first, level_shift=drift),) if drift else ()
         config = GeneratorConfig(n_consumer_types=TYPES, drift=drifts)
-        datasets = ["consumption", "weather"]
-        write_landing_days(self.settings.landing_dir, first, last, config, None, datasets, "csv")
+        folder = self.settings.landing_dir
+        write_landing_days(folder, first, last, config, None, ["consumption", "weather"], "csv")
+        # Each passing day brings the weather service's forecasts for the next.
+        one_day = timedelta(days=1)
+        write_landing_days(
+            folder, first + one_day, last + one_day, config, None, ["weather_forecast"], "csv"
+        )
 
     def tick(self, name: str, execute: bool = True) -> list[dg.RunRequest]:
         """Evaluate one sensor tick, keep its cursor, run what it requested; return the requests."""
@@ -73,15 +80,8 @@ def loop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Loop]:
             mp.setenv(name, value)
         loop = Loop(Settings.from_env(), instance)
         loop.land(HISTORY_START, HISTORY_END)
-        history = loop.defs.resolve_job_def("full_pipeline_job").execute_in_process(
-            instance=instance,
-            tags={
-                "dagster/asset_partition_range_start": HISTORY_START.isoformat(),
-                "dagster/asset_partition_range_end": HISTORY_END.isoformat(),
-            },
-            raise_on_error=False,
-        )
-        assert history.success
+        history = run_main_job(loop.defs, instance, Plan(HISTORY_START, HISTORY_END))
+        assert all(step.success for step in history), history[-1]
         # The history was ingested by the job itself: the sensors start after it (first ticks).
         assert loop.tick("drift_retraining_sensor") == []
         for request in loop.tick("landing_zone_sensor", execute=False):
@@ -95,23 +95,40 @@ def _days(first: date, last: date) -> set[str]:
 
 def test_history_produces_a_champion_predictions_and_monitoring(loop: Loop) -> None:
     assert loop.registry().aliases()[CHAMPION] == "1"
-    for name in ("batch_predictions", "prediction_performance", "drift_report"):
-        done = loop.instance.get_materialized_partitions(dg.AssetKey(name))
-        assert _days(HISTORY_START, HISTORY_END) <= done, name
+    held_out = Plan(HISTORY_START, HISTORY_END).holdout
+    next_day = HISTORY_END + timedelta(days=1)
+    for name, days in {
+        "batch_predictions": _days(held_out[0], next_day),
+        "drift_report": _days(held_out[0], next_day),
+        "prediction_performance": _days(*held_out),
+    }.items():
+        assert loop.instance.get_materialized_partitions(dg.AssetKey(name)) == days, name
 
 
 def test_normal_days_are_pushed_processed_and_do_not_retrain(loop: Loop) -> None:
     loop.land(*NORMAL)
 
     pushed = loop.tick("landing_zone_sensor")
-    assert {r.tags["trigger"] for r in pushed} == {"push"} and len(pushed) == 2  # one per dataset
+    assert {r.tags["trigger"] for r in pushed} == {"push"} and len(pushed) == 3  # one per dataset
     assert all(run.success for run in loop.runs)
     assert loop.tick("landing_zone_sensor") == []  # the same files never trigger twice
 
     completed = loop.tick("inputs_complete_sensor")
-    assert [r.tags["trigger"] for r in completed] == ["message"]
+    # The landed days are scored; the days after them get their forecasts issued.
+    assert sorted(r.job_name for r in completed) == ["daily_job", "forecast_job"]
+    assert {r.tags["trigger"] for r in completed} == {"message"}
     assert all(run.success for run in loop.runs)
-    assert _days(*NORMAL) <= loop.instance.get_materialized_partitions(dg.AssetKey("drift_report"))
+    one_day = timedelta(days=1)
+    forecast_days = _days(NORMAL[0] + one_day, NORMAL[1] + one_day)
+    assert forecast_days <= loop.instance.get_materialized_partitions(
+        dg.AssetKey("batch_predictions")
+    )
+    # A forecast issued in this tick is scored in the next one (its actuals are already in).
+    (score,) = loop.tick("inputs_complete_sensor")
+    assert score.job_name == "daily_job"
+    assert score.tags["dagster/asset_partition_range_start"] == NORMAL[1].isoformat()
+    scored = loop.instance.get_materialized_partitions(dg.AssetKey("prediction_performance"))
+    assert _days(*NORMAL) <= scored
     assert loop.tick("inputs_complete_sensor") == []
 
     assert loop.tick("drift_retraining_sensor") == []
@@ -123,14 +140,18 @@ def test_drifted_days_trigger_retraining_and_the_registry_follows_the_gate(loop:
     loop.land(*DRIFTED, drift=0.6)
     loop.tick("landing_zone_sensor")
     loop.tick("inputs_complete_sensor")
-    assert all(run.success for run in loop.runs[-3:])
+    loop.tick("inputs_complete_sensor")
+    assert all(run.success for run in loop.runs)
 
     requested = loop.tick("drift_retraining_sensor")
 
     assert len(requested) == 1
     tags = requested[0].tags
     assert tags["trigger"] == "drift" and float(tags["drift_share"]) >= 0.5
-    assert tags["drift_partition"] in _days(*DRIFTED) and tags["drifted_columns"]
+    # Drift shows in the features of the forecasts issued after drifted days: a day later.
+    one_day = timedelta(days=1)
+    forecast_days = _days(DRIFTED[0] + one_day, DRIFTED[1] + one_day)
+    assert tags["drift_partition"] in forecast_days and tags["drifted_columns"]
     training = loop.runs[-1]
     assert training.dagster_run.job_name == "training_job"
     assert training.dagster_run.tags["trigger"] == "drift"

@@ -8,7 +8,7 @@ import os
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -16,11 +16,13 @@ import pytest
 
 from mlops_assets.cli import write_landing_days
 from mlops_assets.lib.generator import GeneratorConfig
+from mlops_assets.pipeline import Plan, StepResult, run_main_job
 from mlops_assets.settings import PROJECT_ROOT, Settings
 from mlops_tests import services
 from mlops_tests.s3_server import s3_server
 
-FIRST, LAST = date(2025, 5, 1), date(2025, 5, 21)
+# The shortest history the main job takes: it trains before the last week and scores that week.
+FIRST, LAST = date(2025, 5, 1), date(2025, 5, 31)
 MLFLOW_PASSWORD = "integration-admin-secret"
 TYPES = 3
 
@@ -36,7 +38,11 @@ class Stack:
     postgres: services.Postgres
     redis_port: int
     mlflow_url: str
-    result: dg.ExecuteInProcessResult
+    result: list[StepResult]
+
+    @property
+    def run_ids(self) -> list[str]:
+        return [step.run_id for step in self.result]
 
 
 @pytest.fixture(scope="module")
@@ -63,6 +69,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         upload = root / "upload"
         config = GeneratorConfig(n_consumer_types=TYPES)
         write_landing_days(upload, FIRST, LAST, config, None, ["consumption", "weather"], "csv")
+        one_day = timedelta(days=1)
+        write_landing_days(
+            upload, FIRST + one_day, LAST + one_day, config, None, ["weather_forecast"], "csv"
+        )
         for path in sorted(upload.iterdir()):
             s3.upload_file(str(path), "landing", f"incoming/{path.name}")
 
@@ -108,20 +118,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             from mlops_assets.definitions import defs
 
             with dg.DagsterInstance.get() as instance:
-                job = defs().resolve_job_def("full_pipeline_job")
-                result = job.execute_in_process(
-                    instance=instance,
-                    tags={
-                        "dagster/asset_partition_range_start": FIRST.isoformat(),
-                        "dagster/asset_partition_range_end": LAST.isoformat(),
-                    },
-                    raise_on_error=False,
-                )
+                result = run_main_job(defs(), instance, Plan(FIRST, LAST))
                 yield Stack(Settings.from_env(), env, pg, redis_port, mlflow_url, result)
 
 
 def test_the_whole_pipeline_succeeds_on_production_services(stack: Stack) -> None:
-    assert stack.result.success
+    assert [step.success for step in stack.result] == [True] * 6
 
 
 def test_dagster_stored_the_run_and_its_events_in_postgres(stack: Stack) -> None:
@@ -129,26 +131,33 @@ def test_dagster_stored_the_run_and_its_events_in_postgres(stack: Stack) -> None
 
     engine = sa.create_engine(stack.postgres.uri("postgres"))
     with engine.connect() as db:
-        status = db.execute(
-            sa.text("select status from runs where run_id = :id"), {"id": stack.result.run_id}
-        ).scalar_one()
+        statuses = (
+            db.execute(
+                sa.text("select status from runs where run_id in :ids").bindparams(
+                    sa.bindparam("ids", expanding=True)
+                ),
+                {"ids": stack.run_ids},
+            )
+            .scalars()
+            .all()
+        )
         materialized = db.execute(
             sa.text(
                 "select count(distinct asset_key) from event_logs "
-                "where dagster_event_type = 'ASSET_MATERIALIZATION' and run_id = :id"
-            ),
-            {"id": stack.result.run_id},
+                "where dagster_event_type = 'ASSET_MATERIALIZATION' and run_id in :ids"
+            ).bindparams(sa.bindparam("ids", expanding=True)),
+            {"ids": stack.run_ids},
         ).scalar_one()
     engine.dispose()
-    assert status == "SUCCESS"
-    assert materialized == 13  # every asset of the graph
+    assert statuses == ["SUCCESS"] * 6
+    assert materialized == 15  # every asset of the graph
 
 
 def test_ingestion_read_the_landing_bucket(stack: Stack) -> None:
     import boto3
 
     keys = [o["Key"] for o in boto3.client("s3").list_objects_v2(Bucket="landing")["Contents"]]
-    assert len(keys) == 2 * ((LAST - FIRST).days + 1)
+    assert len(keys) == 3 * ((LAST - FIRST).days + 1)
     assert (stack.settings.landing_dir / f"consumption_{LAST}.csv").exists()
 
 
@@ -158,8 +167,11 @@ def test_the_lake_is_in_s3(stack: Stack) -> None:
     paginator = boto3.client("s3").get_paginator("list_objects_v2")
     keys = {o["Key"] for page in paginator.paginate(Bucket="lake") for o in page["Contents"]}
     n_days = (LAST - FIRST).days + 1
-    for table in ("raw_consumption", "raw_weather", "predictions", "prediction_performance"):
+    for table in ("raw_consumption", "raw_weather", "prediction_performance"):
         assert f"prod/{table}/day={LAST}/data.parquet" in keys, table
+    # Forecasts are issued for the day after the history too.
+    for table in ("raw_weather_forecast", "predictions"):
+        assert f"prod/{table}/day={LAST + timedelta(days=1)}/data.parquet" in keys, table
     assert sum(k.startswith("prod/raw_consumption/") for k in keys) == n_days
 
 
@@ -188,7 +200,9 @@ def test_feast_serves_from_redis_with_its_registry_in_postgres(stack: Stack) -> 
     )
     latest = (
         pl.read_parquet(
-            offline.partition_path(offline.offline_dir(settings.feature_store_dir), LAST)
+            offline.partition_path(
+                offline.offline_dir(settings.feature_store_dir), LAST + timedelta(days=1)
+            )
         )
         .sort(TIMESTAMP)
         .group_by(ENTITY)
@@ -219,7 +233,8 @@ def test_mlflow_server_holds_the_champion_with_its_artifacts_in_s3(stack: Stack)
     assert champion.version == "1" and champion.tags["gate"] == "passed"
     run = client.get_run(champion.run_id)
     assert run.data.metrics["test_mae"] < run.data.metrics["seasonal_naive_mae"]
-    assert run.data.tags["dagster_run_id"] == stack.result.run_id
+    (training,) = [step for step in stack.result if step.step.job == "training_job"]
+    assert run.data.tags["dagster_run_id"] == training.run_id
     objects = boto3.client("s3").list_objects_v2(Bucket="mlflow-artifacts")["Contents"]
     names = {Path(o["Key"]).name for o in objects}
     assert {"model.ubj", "model_card.md", "evaluation.json", "reference.parquet"} <= names

@@ -1,16 +1,48 @@
-"""Drift reports with the real Evidently on generated feature frames."""
+"""Drift reports with the real Evidently: on drawn feature frames, and the daily like-for-like
+comparison on generated consumption, undrifted and with a level shift."""
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
 import pytest
 
-from mlops_assets.lib.drift import DRIFT_COLUMNS, DriftResult, drift_report, sample
-from mlops_assets.lib.features import FEATURES
+from mlops_assets.lib import forecasting as fc
+from mlops_assets.lib.drift import (
+    DAILY_COLUMN_THRESHOLD,
+    DAILY_METHOD,
+    DAILY_SHARE_THRESHOLD,
+    DRIFT_COLUMNS,
+    LEVEL,
+    DriftResult,
+    drift_report,
+    like_for_like,
+    reads_holiday,
+    sample,
+)
+from mlops_assets.lib.features import (
+    ENTITY,
+    FEATURES,
+    LABEL,
+    LOOKBACK_HOURS,
+    TIMESTAMP,
+    build_daily_features,
+)
 from mlops_assets.lib.forecasting import PREDICTION
+from mlops_assets.lib.generator import (
+    Drift,
+    GeneratorConfig,
+    generate_consumption,
+    generate_weather_forecast,
+)
+from mlops_assets.lib.staging import stage_consumption, stage_weather_forecast
+from mlops_assets.lib.training import TrainingConfig, reference_sample
+from mlops_assets.lib.triggers import drift_trigger
+from mlops_assets.settings import MonitoringPolicy
 
 # Warnings `import evidently` raises from its dependencies, not from this project.
 pytestmark = [
@@ -152,3 +184,209 @@ def test_missing_columns_are_named(reference: pl.DataFrame) -> None:
 def test_non_numeric_column_is_refused(reference: pl.DataFrame) -> None:
     with pytest.raises(ValueError, match=r"non-numeric.*price_area"):
         drift_report(reference, reference, ["price_area", "lag_24h"])
+
+
+# --- like for like: day type, level, holidays ----------------------------------------------------
+
+MONITORED = [*fc.SCALED, PREDICTION]  # as the drift_report asset
+
+
+def calendar_frame(first: date, days: int, segments: int, seed: int) -> pl.DataFrame:
+    """Hourly rows of `segments` segments with a consistent calendar (Danish local time) and
+    consumption columns drawn around each segment's level."""
+    start = datetime(first.year, first.month, first.day, tzinfo=UTC)
+    hours = pl.datetime_range(
+        start, start + timedelta(days=days), "1h", closed="left", eager=True
+    ).alias(TIMESTAMP)
+    frame = pl.DataFrame({ENTITY: [f"DK1-{i}" for i in range(segments)]}).join(
+        hours.to_frame(), how="cross"
+    )
+    local = pl.col(TIMESTAMP).dt.convert_time_zone("Europe/Copenhagen")
+    rng = np.random.default_rng(seed)
+    level = np.repeat(10.0 ** rng.uniform(2, 6, segments), frame.height // segments)
+    return frame.with_columns(
+        (local.dt.weekday() - 1).cast(pl.Int64).alias("day_of_week"),
+        local.dt.hour().cast(pl.Int64).alias("hour_of_day"),
+        pl.lit(0, pl.Int64).alias("is_holiday"),
+        pl.Series(LEVEL, level),
+        *(
+            pl.Series(c, level * rng.normal(1.0, 0.1, frame.height))
+            for c in MONITORED
+            if c != LEVEL
+        ),
+    )
+
+
+def test_consumption_is_compared_relative_to_the_level_which_is_not_compared() -> None:
+    frame = calendar_frame(date(2025, 3, 3), 7, 4, seed=1)
+    comparison = like_for_like(frame, frame.filter(pl.col("day_of_week") == 2), MONITORED)
+    assert comparison.skipped is None
+    assert comparison.columns == [c for c in MONITORED if c != LEVEL]
+    # Segments 10^4 apart in size end up on one scale, around 1.
+    assert comparison.current.get_column("lag_24h").mean() == pytest.approx(1.0, abs=0.02)
+    assert comparison.reference.get_column("prediction").max() < 2.0
+
+
+def test_each_row_is_compared_with_its_own_weekday_and_hour() -> None:
+    reference = calendar_frame(date(2025, 3, 3), 21, 5, seed=2)
+    # A Monday whose consumption is half of everything in the reference, so the matched rows
+    # can be told apart by value: only Monday rows may be drawn.
+    reference = reference.with_columns(
+        pl.when(pl.col("day_of_week") == 0).then(pl.col(c) * 0.5).otherwise(pl.col(c))
+        for c in MONITORED
+        if c != LEVEL
+    )
+    monday = calendar_frame(date(2025, 3, 31), 1, 5, seed=3).filter(pl.col("day_of_week") == 0)
+    comparison = like_for_like(reference, monday, MONITORED)
+    assert comparison.reference.get_column("lag_24h").max() < 0.8
+    assert comparison.subset.startswith("Monday 100% reference, ")
+    assert comparison.reference.height == 3 * monday.height  # three Mondays, the same hours
+
+
+def test_the_utc_day_draws_each_local_weekday_in_its_own_share() -> None:
+    reference = calendar_frame(date(2025, 3, 3), 21, 3, seed=4)
+    tuesday_utc = calendar_frame(date(2025, 3, 25), 1, 3, seed=5)  # 23 h Tuesday, 1 h Wednesday
+    comparison = like_for_like(reference, tuesday_utc, MONITORED)
+    assert comparison.subset.startswith("Tuesday 96% + Wednesday 4% reference")
+
+
+def test_rows_whose_features_read_a_holiday_are_found_hour_by_hour() -> None:
+    # Easter 2025: Maundy Thursday 17 April to Easter Monday 21 April.
+    hours = calendar_frame(date(2025, 4, 14), 21, 1, seed=6)
+    local = pl.col(TIMESTAMP).dt.convert_time_zone("Europe/Copenhagen")
+    days = (
+        hours.with_columns(reads_holiday(hours))
+        .group_by(local.dt.date().alias("day"))
+        .agg(pl.col("reads_holiday").all().alias("all"), pl.col("reads_holiday").any())
+        .sort("day")
+    )
+    read = {day: (every, some) for day, every, some in days.iter_rows()}
+    assert read[date(2025, 4, 16)] == (False, False)
+    assert all(read[date(2025, 4, 17) + timedelta(days=i)] == (True, True) for i in range(12))
+    # The weekly window of a target hour starts 191 h back: 29 April 00:00 still reaches
+    # Easter Monday, 29 April 23:00 no longer does.
+    assert read[date(2025, 4, 29)] == (False, True)
+    assert read[date(2025, 4, 30)] == (False, False)
+    assert read[date(2025, 5, 1)] == (True, True)  # same_hour_mean_2w: Maundy Thursday
+
+
+def test_a_day_that_reads_a_holiday_is_skipped_and_says_why() -> None:
+    reference = calendar_frame(date(2025, 3, 3), 21, 3, seed=7)
+    after_easter = calendar_frame(date(2025, 4, 22), 1, 3, seed=8)
+    comparison = like_for_like(reference, after_easter, MONITORED)
+    assert comparison.skipped is not None
+    assert "read a holiday in their feature windows" in comparison.skipped
+    assert comparison.current.is_empty() and comparison.subset == "none"
+
+
+def test_a_frame_without_the_calendar_or_the_level_is_refused() -> None:
+    frame = calendar_frame(date(2025, 3, 3), 1, 2, seed=9)
+    with pytest.raises(ValueError, match=r"current frame lacks column\(s\) \['rolling_mean_168h'"):
+        like_for_like(frame, frame.drop(LEVEL), MONITORED)
+
+
+# --- measured on generated data: no false alarm, a level shift found within two days -------------
+
+# The bench (bench/drift.py --quality) runs 8 weeks at 76 and 760 segments; here two ordinary
+# weeks of March at 76 segments keep the test under a minute.
+TRAINING_START = date(2024, 2, 5)
+TRAINING_DAYS = 28
+UNDRIFTED_DAYS = 14
+SHIFT_START = date(2024, 3, 16)  # a Saturday: its first two reports fall on Sunday and Monday
+
+
+def _utc(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+def _forecast(booster: Any, features: pl.DataFrame) -> pl.DataFrame:
+    predicted = features.with_columns(
+        pl.Series(PREDICTION, fc.predict(booster, features)).fill_nan(None)
+    )
+    return predicted.drop_nulls(MONITORED)
+
+
+@pytest.fixture(scope="module")
+def generated() -> dict[str, Any]:
+    """training_job's split, fit and reference on 28 generated days at 76 segments, and the
+    weather and model needed to forecast the days after."""
+    config = GeneratorConfig(n_consumer_types=38)
+    training = [TRAINING_START + timedelta(days=i) for i in range(TRAINING_DAYS)]
+    monitored = [training[-1] + timedelta(days=i + 1) for i in range(UNDRIFTED_DAYS)]
+    end = _utc(SHIFT_START) + timedelta(days=3)
+    weather = stage_weather_forecast(generate_weather_forecast(_utc(training[0]), end, config))
+    consumption = stage_consumption(
+        generate_consumption(_utc(training[0]) - timedelta(hours=LOOKBACK_HOURS), end, config)
+    )
+    features = build_daily_features(consumption, weather, training + monitored)
+    labels = consumption.select(
+        pl.col("segment_id").alias(ENTITY),
+        pl.col("hour_utc").dt.replace_time_zone("UTC").alias(TIMESTAMP),
+        pl.col(LABEL),
+    )
+    frame = pl.concat([features[d] for d in training]).join(labels, on=[ENTITY, TIMESTAMP])
+    defaults = TrainingConfig()
+    split = fc.time_split(frame, defaults.validation_days, defaults.test_days)
+    booster = fc.fit_final(split, fc.BoosterParams(), defaults.seed).booster
+    reference = reference_sample(pl.concat([split.train, split.validation]), booster, defaults.seed)
+    return {
+        "config": config,
+        "weather": weather,
+        "booster": booster,
+        "reference": reference,
+        "days": {day: _forecast(booster, features[day]) for day in monitored},
+    }
+
+
+def _retrains(reference: pl.DataFrame, current: pl.DataFrame, day: date) -> tuple[bool, str]:
+    """The drift_report asset's verdict with the default settings, and what drove it."""
+    policy = MonitoringPolicy()
+    comparison = like_for_like(reference, current, MONITORED)
+    assert comparison.skipped is None, f"{day}: {comparison.skipped}"
+    result = drift_report(
+        comparison.reference,
+        comparison.current,
+        comparison.columns,
+        method=policy.drift_method,
+        threshold=policy.drift_column_threshold,
+    )
+    trigger = drift_trigger(
+        str(day), result.share_drifted, result.drifted_columns, policy.drift_share_threshold
+    )
+    return trigger is not None, f"{day}: share {result.share_drifted:.2f} {result.scores}"
+
+
+def test_the_defaults_are_the_measured_design() -> None:
+    policy = MonitoringPolicy()
+    assert (policy.drift_method, policy.drift_column_threshold) == (
+        DAILY_METHOD,
+        DAILY_COLUMN_THRESHOLD,
+    )
+    assert policy.drift_share_threshold == DAILY_SHARE_THRESHOLD
+
+
+def test_undrifted_days_never_retrain_weekends_included(generated: dict[str, Any]) -> None:
+    verdicts = [_retrains(generated["reference"], c, d) for d, c in generated["days"].items()]
+    assert {day.weekday() for day in generated["days"]} == set(range(7))
+    assert [why for fires, why in verdicts if fires] == []
+
+
+def test_a_level_shift_of_a_third_of_the_segments_retrains_within_two_days(
+    generated: dict[str, Any],
+) -> None:
+    codes = generated["config"].consumer_types
+    shifted = GeneratorConfig(
+        n_consumer_types=len(codes),
+        drift=(Drift(start=SHIFT_START, consumer_types=tuple(codes[::3]), level_shift=0.3),),
+    )
+    after = [SHIFT_START + timedelta(days=k) for k in (1, 2)]
+    end = _utc(after[-1]) + timedelta(days=1)
+    consumption = stage_consumption(
+        generate_consumption(_utc(after[0]) - timedelta(hours=LOOKBACK_HOURS), end, shifted)
+    )
+    features = build_daily_features(consumption, generated["weather"], after)
+    verdicts = [
+        _retrains(generated["reference"], _forecast(generated["booster"], features[d]), d)
+        for d in after
+    ]
+    assert any(fires for fires, _ in verdicts), [why for _, why in verdicts]

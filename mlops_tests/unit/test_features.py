@@ -19,11 +19,17 @@ from mlops_assets.lib.features import (
     LOOKBACK_HOURS,
     TIMESTAMP,
     WEATHER_COLUMNS,
+    build_daily_features,
     build_features,
+    origin_of,
     staged_window,
 )
-from mlops_assets.lib.generator import GeneratorConfig, generate_consumption, generate_weather
-from mlops_assets.lib.staging import stage_consumption, stage_weather
+from mlops_assets.lib.generator import (
+    GeneratorConfig,
+    generate_consumption,
+    generate_weather_forecast,
+)
+from mlops_assets.lib.staging import stage_consumption, stage_weather_forecast
 
 START = datetime(2024, 1, 22, tzinfo=UTC)
 HOUR = timedelta(hours=1)
@@ -32,11 +38,12 @@ HOUR = timedelta(hours=1)
 def staged_inputs(
     start: datetime, end: datetime, n_consumer_types: int = 2
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Generated consumption and weather, renamed and typed like the dbt staging tables."""
+    """Generated consumption and weather forecasts, renamed and typed like the dbt staging
+    tables."""
     config = GeneratorConfig(n_consumer_types=n_consumer_types)
     history_start, _ = staged_window(start, end)
     consumption = stage_consumption(generate_consumption(history_start, end, config))
-    weather = stage_weather(generate_weather(start, end, config))
+    weather = stage_weather_forecast(generate_weather_forecast(start, end, config))
     return consumption, weather
 
 
@@ -61,12 +68,18 @@ def hour_index_series(start: datetime, end: datetime) -> pl.DataFrame:
     )
 
 
-def flat_weather(start: datetime, end: datetime, temperatures: dict[str, float]) -> pl.DataFrame:
+def flat_weather(
+    start: datetime, end: datetime, temperatures: dict[str, float], issued_hours_before: int = 6
+) -> pl.DataFrame:
+    """One forecast per area and target hour, issued `issued_hours_before` its day's origin."""
     hours = pl.datetime_range(
         start.replace(tzinfo=None), end.replace(tzinfo=None), "1h", closed="left", eager=True
     )
+    issue = hours.dt.truncate("1d") - timedelta(hours=issued_hours_before)
     return pl.concat(
-        pl.DataFrame({"hour_utc": hours, "price_area": area, "temperature_c": value})
+        pl.DataFrame(
+            {"issue_utc": issue, "hour_utc": hours, "price_area": area, "temperature_c": value}
+        )
         for area, value in temperatures.items()
     )
 
@@ -281,6 +294,57 @@ def test_a_missing_temperature_stays_missing_in_the_degree_terms() -> None:
     assert row["cooling_degrees"] is None
 
 
+def test_temperature_is_the_newest_forecast_issued_by_the_origin() -> None:
+    end = START + 24 * HOUR
+    consumption, _ = staged_inputs(START, end, n_consumer_types=1)
+    areas = {"DK1": 0.0, "DK2": 0.0}
+    issues = pl.concat(
+        [
+            flat_weather(START, end, {a: 1.0 for a in areas}, issued_hours_before=18),
+            flat_weather(START, end, {a: 2.0 for a in areas}, issued_hours_before=6),
+            flat_weather(START, end, {a: 3.0 for a in areas}, issued_hours_before=0),
+            # Issued after the origin: a forecaster at 00:00 could not have had it.
+            flat_weather(START, end, {a: 99.0 for a in areas}, issued_hours_before=-6),
+        ]
+    )
+    features = build_features(consumption, issues, START, end)
+    assert features.get_column("temperature_c").unique().to_list() == [3.0]
+    later_only = issues.filter(pl.col("temperature_c") == 99.0)
+    features = build_features(consumption, later_only, START, end)
+    assert features.get_column("temperature_c").null_count() == features.height
+
+
+def test_a_days_features_use_only_what_was_known_at_its_origin() -> None:
+    day = (START + 2 * 24 * HOUR).date()
+    origin = origin_of(day)
+    end = origin + 24 * HOUR
+    config = GeneratorConfig(n_consumer_types=2)
+    history_start, _ = staged_window(origin, end)
+    consumption = stage_consumption(generate_consumption(history_start, end, config))
+    forecasts = stage_weather_forecast(generate_weather_forecast(origin, end, config))
+    known = build_daily_features(consumption, forecasts, [day])[day]
+    naive_origin = origin.replace(tzinfo=None)
+    # Everything stamped after the origin is changed beyond recognition: D's actuals and a late
+    # forecast issue. The features must not move.
+    tampered_consumption = consumption.with_columns(
+        pl.when(pl.col("hour_utc") >= naive_origin)
+        .then(pl.col(LABEL) * 1000)
+        .otherwise(pl.col(LABEL))
+        .alias(LABEL)
+    )
+    late_issue = forecasts.group_by("hour_utc", "price_area").agg(
+        pl.lit(naive_origin + HOUR).alias("issue_utc"), pl.lit(40.0).alias("temperature_c")
+    )
+    tampered_forecasts = pl.concat([forecasts, late_issue.select(forecasts.columns)])
+    assert_frame_equal(
+        build_daily_features(tampered_consumption, tampered_forecasts, [day])[day], known
+    )
+    # And consumption truncated at the origin gives exactly the same rows.
+    before = consumption.filter(pl.col("hour_utc") < naive_origin)
+    assert_frame_equal(build_daily_features(before, forecasts, [day])[day], known)
+    assert known.get_column("lag_24h").null_count() == 0
+
+
 # --- input validation --------------------------------------------------------------------------
 
 
@@ -296,7 +360,7 @@ def test_a_missing_consumption_column_is_named(column: str) -> None:
 def test_a_missing_weather_column_is_named(column: str) -> None:
     end = START + HOUR
     consumption, weather = staged_inputs(START, end, n_consumer_types=1)
-    with pytest.raises(ValueError, match=rf"stg_weather lacks column\(s\) \['{column}'\]"):
+    with pytest.raises(ValueError, match=rf"stg_weather_forecast lacks column\(s\) \['{column}'\]"):
         build_features(consumption, weather.drop(column), START, end)
 
 

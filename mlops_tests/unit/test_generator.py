@@ -25,9 +25,12 @@ from mlops_assets.lib.generator import (
     Drift,
     GeneratorConfig,
     apply_defects,
+    forecast_issues,
     generate_consumption,
     generate_weather,
+    generate_weather_forecast,
 )
+from mlops_assets.lib.validation import check, coerce
 
 UTC = dt.UTC
 YEAR_START = dt.datetime(2024, 1, 1, tzinfo=UTC)
@@ -193,6 +196,49 @@ def test_a_segment_is_the_same_whatever_other_segments_are_generated(week: pl.Da
 
     dk2_only = generate_consumption(*WEEK, GeneratorConfig(price_areas=("DK2",)))
     assert dk2_only.equals(week.filter(pl.col(schema.PRICE_AREA) == "DK2"))
+
+
+# --- weather forecasts ---------------------------------------------------------------------------
+
+
+def test_weather_forecasts_are_issued_the_day_before_and_valid() -> None:
+    day = dt.date(2024, 3, 5)
+    start = utc(2024, 3, 5)
+    frame = generate_weather_forecast(start, start + dt.timedelta(days=1))
+    assert frame.columns == schema.WEATHER_FORECAST.column_names
+    assert sorted(frame.get_column(schema.ISSUE_UTC).unique().to_list()) == forecast_issues(day)
+    assert frame.height == 24 * 2 * len(forecast_issues(day))
+    assert (frame[schema.ISSUE_UTC] < start).all()
+    coerced, problems = coerce(frame, schema.WEATHER_FORECAST)
+    assert not problems and coerced is not None
+    assert check(coerced, schema.WEATHER_FORECAST, day) == []
+    # Seeded and sliceable like the other datasets.
+    assert generate_weather_forecast(start, start + dt.timedelta(days=1)).equals(frame)
+    two_days = generate_weather_forecast(start - dt.timedelta(days=1), start + dt.timedelta(days=1))
+    assert two_days.filter(pl.col(schema.HOUR_UTC) >= start).equals(frame)
+
+
+def test_forecast_error_grows_with_lead_time() -> None:
+    start, end = utc(2024, 1, 1), utc(2024, 4, 1)
+    truth = generate_weather(start, end).rename({schema.TEMPERATURE: "truth"})
+    forecasts = generate_weather_forecast(start, end).join(
+        truth, on=[schema.HOUR_UTC, schema.PRICE_AREA]
+    )
+    lead_hours = (pl.col(schema.HOUR_UTC) - pl.col(schema.ISSUE_UTC)).dt.total_hours()
+    by_lead = (
+        forecasts.with_columns(
+            (lead_hours // 12).alias("lead_band"),
+            (pl.col(schema.TEMPERATURE) - pl.col("truth")).alias("error"),
+        )
+        .group_by("lead_band")
+        .agg(pl.col("error").pow(2).mean().sqrt().alias("rmse"), pl.col("error").mean())
+        .sort("lead_band")
+    )
+    rmse = by_lead.get_column("rmse").to_list()
+    assert rmse == sorted(rmse) and rmse[-1] > 2 * rmse[0]
+    assert 0.3 < rmse[0] < 1.0 and rmse[-1] < 3.0
+    # Unbiased: the errors scatter around the truth.
+    assert by_lead.get_column("error").abs().max() < 0.3
 
 
 # --- calendar -------------------------------------------------------------------------------------
@@ -393,11 +439,46 @@ def test_temperature_sensitivity_drift_amplifies_the_response_to_cold_only(
     assert others.max() == pytest.approx(1.0, rel=1e-6)
 
 
+def test_growth_compounds_hour_by_hour_from_the_local_start_for_the_chosen_segments_only() -> None:
+    start, end = utc(2024, 3, 25), utc(2024, 4, 15)
+    grown_types = tuple(codes_of(HOUSEHOLD)[:2])
+    drift = Drift(
+        start=dt.date(2024, 4, 1),
+        consumer_types=grown_types,
+        price_areas=("DK2",),
+        growth_per_day=0.02,
+    )
+    drifted = ratio_to_baseline(
+        generate_consumption(start, end, GeneratorConfig(drift=(drift,))),
+        generate_consumption(start, end),
+    )
+    hit = (
+        (pl.col(schema.HOUR_DK) >= dt.datetime(2024, 4, 1))
+        & pl.col(schema.CONSUMER_TYPE).is_in(grown_types)
+        & (pl.col(schema.PRICE_AREA) == "DK2")
+    )
+    grown = drifted.filter(hit).with_columns(
+        (pl.col(schema.HOUR_DK) - dt.datetime(2024, 4, 1)).dt.total_hours().alias("hours")
+    )
+    # 1.02 per day of Copenhagen wall-clock time since 1 April 00:00 (31 March 22:00 UTC).
+    expected = 1.02 ** (grown["hours"].to_numpy() / 24)
+    np.testing.assert_allclose(grown["ratio"].to_numpy(), expected, rtol=1e-5)
+    assert grown.filter(pl.col("hours") == 0)[schema.HOUR_UTC].unique().to_list() == [
+        utc(2024, 3, 31, 22)
+    ]
+    # The last hour, 14 April 23:00 UTC, is 15 April 01:00 in Copenhagen: 14 days and 1 hour in.
+    assert grown["ratio"].max() == pytest.approx(1.02 ** (14 + 1 / 24), rel=1e-5)
+    rest = drifted.filter(~hit)["ratio"]
+    assert rest.min() == pytest.approx(1.0, rel=1e-6) and rest.max() == pytest.approx(1.0, rel=1e-6)
+
+
 def test_drift_rejects_impossible_values() -> None:
     with pytest.raises(ValueError, match="level_shift"):
         Drift(start=dt.date(2024, 1, 1), level_shift=-1.0)
     with pytest.raises(ValueError, match="temperature_sensitivity_factor"):
         Drift(start=dt.date(2024, 1, 1), temperature_sensitivity_factor=-0.5)
+    with pytest.raises(ValueError, match="growth_per_day"):
+        Drift(start=dt.date(2024, 1, 1), growth_per_day=-1.0)
 
 
 # --- defects --------------------------------------------------------------------------------------

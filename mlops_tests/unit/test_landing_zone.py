@@ -59,6 +59,8 @@ def read_coerced(path: Path, schema: DatasetSchema) -> pl.DataFrame:
         ("consumption_2025-01-03.csv", "consumption", "csv"),
         ("weather_2025-01-03_DK1.parquet", "weather", "parquet"),
         ("consumption_2025-01-03_part-2.json", "consumption", "json"),
+        ("weather_forecast_2025-01-03.parquet", "weather_forecast", "parquet"),
+        ("weather_forecast_2025-01-03_run-18.csv", "weather_forecast", "csv"),
     ],
 )
 def test_names_following_the_rule_are_parsed(

@@ -13,6 +13,7 @@ from mlops_assets.lib.generator import (
     apply_defects,
     generate_consumption,
     generate_weather,
+    generate_weather_forecast,
 )
 from mlops_assets.lib.schema import (
     CONSUMER_TYPE,
@@ -23,6 +24,7 @@ from mlops_assets.lib.schema import (
     TEMPERATURE,
     TOTAL_CON,
     WEATHER,
+    WEATHER_FORECAST,
 )
 from mlops_assets.lib.validation import (
     COMPLETENESS,
@@ -590,3 +592,31 @@ def test_profile_of_nothing(weather: pl.DataFrame) -> None:
     assert summary["segments"] == 0
     assert summary["first_hour"] is None
     assert summary["Temperature_mean"] is None
+
+
+# --- weather forecasts ---------------------------------------------------------------------------
+
+
+def test_a_forecast_issued_after_its_hour_breaks_timeliness() -> None:
+    forecasts = generate_weather_forecast(START, END, CONFIG)
+    assert check(forecasts, WEATHER_FORECAST, DAY) == []
+    late = forecasts.with_columns(
+        pl.when(pl.col(HOUR_UTC) == START + timedelta(hours=3))
+        .then(pl.col(HOUR_UTC))
+        .otherwise(pl.col("IssueUTC"))
+        .alias("IssueUTC")
+    )
+    v = one(check(late, WEATHER_FORECAST, DAY), TIMELINESS, "IssueUTC")
+    assert v.rows == 2 * 2  # two issues x two areas at that hour
+    assert "a forecast is issued before the hour it forecasts" in v.message
+    assert "HourUTC=" in v.examples[0] and "PriceArea=" in v.examples[0]
+
+
+def test_a_forecast_issue_missing_hours_breaks_completeness() -> None:
+    forecasts = generate_weather_forecast(START, END, CONFIG)
+    first_issue = forecasts.get_column("IssueUTC").min()
+    holed = forecasts.filter(
+        ~((pl.col("IssueUTC") == first_issue) & (pl.col(HOUR_UTC) >= START + timedelta(hours=12)))
+    )
+    v = one(check(holed, WEATHER_FORECAST, DAY), COMPLETENESS, HOUR_UTC)
+    assert "IssueUTC=" in v.examples[0] and "missing_hours=12" in v.examples[0]

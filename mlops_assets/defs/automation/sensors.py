@@ -12,15 +12,30 @@ from typing import Any
 
 import dagster as dg
 
-from mlops_assets.defs.jobs import DOWNSTREAM_OF_STAGING, daily_job, ingestion_job, training_job
+from mlops_assets.defs.jobs import (
+    FORECAST_FROM_STAGED,
+    daily_job,
+    forecast_job,
+    ingestion_job,
+    training_job,
+)
 from mlops_assets.lib import triggers
 from mlops_assets.settings import Settings
 
 STAGED = {
     "consumption": dg.AssetKey(["staging", "stg_consumption"]),
     "weather": dg.AssetKey(["staging", "stg_weather"]),
+    "weather_forecast": dg.AssetKey(["staging", "stg_weather_forecast"]),
 }
-FIRST_DOWNSTREAM = dg.AssetKey("consumption_features")
+# Which job ingests a landed dataset: actuals by their day, forecasts by their target day.
+INGESTING_JOB = {
+    "consumption": ingestion_job,
+    "weather": ingestion_job,
+    "weather_forecast": forecast_job,
+}
+FEATURES = dg.AssetKey("consumption_features")
+PREDICTIONS = dg.AssetKey("batch_predictions")
+PERFORMANCE = dg.AssetKey("prediction_performance")
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 ACTIVE = [
     dg.DagsterRunStatus.QUEUED,
@@ -117,7 +132,7 @@ def build_sensors(settings: Settings) -> list[dg.SensorDefinition]:
 
     @dg.sensor(
         name="landing_zone_sensor",
-        job=ingestion_job,
+        jobs=[ingestion_job, forecast_job],
         minimum_interval_seconds=30,
         default_status=status,
         description="Push: new files in the landing zone request ingestion of their dataset and "
@@ -136,6 +151,7 @@ def build_sensors(settings: Settings) -> list[dg.SensorDefinition]:
         requests = [
             dg.RunRequest(
                 run_key=f"landing:{dataset}:{first}:{last}:{batch.watermark.encode()}",
+                job_name=INGESTING_JOB[dataset].name,
                 asset_selection=[dg.AssetKey(f"raw_{dataset}"), STAGED[dataset]],
                 tags={
                     **_range_tags(first.isoformat(), last.isoformat()),
@@ -157,39 +173,49 @@ def build_sensors(settings: Settings) -> list[dg.SensorDefinition]:
 
     @dg.sensor(
         name="inputs_complete_sensor",
-        job=daily_job,
+        jobs=[forecast_job, daily_job],
         minimum_interval_seconds=30,
         default_status=status,
-        description="Message-based: a day's features, predictions and monitoring run once both "
-        "its consumption and weather are staged; a late or re-sent input re-runs only that "
-        "day's downstream assets.",
+        description="Message-based: the forecast for day D is issued once D-1's consumption and "
+        "D's weather forecast are staged (features, online store, predictions, drift), and D's "
+        "forecast is scored once D's own consumption is staged. A late or re-sent input re-runs "
+        "only the days it feeds.",
     )
     def inputs_complete_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
         instance = context.instance
-        ready = triggers.ready_days(
-            {name: _latest_by_partition(instance, key) for name, key in STAGED.items()},
-            _latest_by_partition(instance, FIRST_DOWNSTREAM),
+        consumption = _latest_by_partition(instance, STAGED["consumption"])
+        forecast_days = triggers.ready_days(
+            {
+                "consumption of the day before": triggers.shift_days(consumption, 1),
+                "weather forecast": _latest_by_partition(instance, STAGED["weather_forecast"]),
+            },
+            _latest_by_partition(instance, FEATURES),
         )
-        if not ready:
+        scoring_days = triggers.ready_days(
+            {"consumption": consumption, "forecast": _latest_by_partition(instance, PREDICTIONS)},
+            _latest_by_partition(instance, PERFORMANCE),
+        )
+        requests = [
+            *_day_requests(
+                forecast_days,
+                forecast_job.name,
+                FORECAST_FROM_STAGED,
+                "forecast",
+                "the day before's consumption and the day's weather forecast staged",
+                policy.sensor_max_days_per_run,
+            ),
+            *_day_requests(
+                scoring_days,
+                daily_job.name,
+                [PERFORMANCE],
+                "score",
+                "actuals staged for a day with a forecast",
+                policy.sensor_max_days_per_run,
+            ),
+        ]
+        if not requests:
             return dg.SkipReason("no day has new, complete inputs")
-        days = [datetime.fromisoformat(d).date() for d in ready]
-        ranges = triggers.day_ranges(days, policy.sensor_max_days_per_run)
-        requests = []
-        for first, last in ranges[: policy.sensor_max_runs_per_tick]:
-            keys = [d for d in ready if first.isoformat() <= d <= last.isoformat()]
-            newest = max(ready[d] for d in keys)
-            requests.append(
-                dg.RunRequest(
-                    run_key=f"inputs:{first}:{last}:{newest}",
-                    asset_selection=DOWNSTREAM_OF_STAGING,
-                    tags={
-                        **_range_tags(first.isoformat(), last.isoformat()),
-                        "trigger": "message",
-                        "trigger_reason": f"consumption and weather staged for {first}..{last}",
-                    },
-                )
-            )
-        return dg.SensorResult(run_requests=requests)
+        return dg.SensorResult(run_requests=requests[: policy.sensor_max_runs_per_tick])
 
     @dg.sensor(
         name="drift_retraining_sensor",
@@ -324,6 +350,35 @@ def build_sensors(settings: Settings) -> list[dg.SensorDefinition]:
         performance_retraining_sensor,
         run_failure_alert_sensor,
     ]
+
+
+def _day_requests(
+    ready: Mapping[str, int],
+    job_name: str,
+    selection: list[dg.AssetKey],
+    kind: str,
+    reason: str,
+    max_days: int,
+) -> list[dg.RunRequest]:
+    """One ranged run per stretch of consecutive ready days; the run key carries the newest
+    input, so a re-sent input runs its days again and a repeated tick does not."""
+    days = [datetime.fromisoformat(d).date() for d in ready]
+    requests = []
+    for first, last in triggers.day_ranges(days, max_days):
+        newest = max(v for d, v in ready.items() if first.isoformat() <= d <= last.isoformat())
+        requests.append(
+            dg.RunRequest(
+                run_key=f"{kind}:{first}:{last}:{newest}",
+                job_name=job_name,
+                asset_selection=selection,
+                tags={
+                    **_range_tags(first.isoformat(), last.isoformat()),
+                    "trigger": "message",
+                    "trigger_reason": f"{reason}: {first}..{last}",
+                },
+            )
+        )
+    return requests
 
 
 def _landing_entries(settings: Settings, after: triggers.Watermark) -> list[tuple[str, int]]:

@@ -8,7 +8,12 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
-from mlops_assets.defs.partitions import daily_partitions
+from mlops_assets.defs.partitions import (
+    ACTUALS_BEFORE_ORIGIN,
+    SAME_DAY,
+    daily_partitions,
+    forecast_partitions,
+)
 from mlops_assets.defs.resources import FeatureStoreResource, WarehouseResource
 from mlops_assets.feature_repo.repo import OWNER, repo_fingerprint
 from mlops_assets.lib import features as features_module
@@ -17,7 +22,7 @@ from mlops_assets.lib.features import ENTITY, FEATURES, LABEL, build_daily_featu
 from mlops_assets.lib.markdown import markdown_table
 
 STAGED_CONSUMPTION_KEY = dg.AssetKey(["staging", "stg_consumption"])
-STAGED_WEATHER_KEY = dg.AssetKey(["staging", "stg_weather"])
+STAGED_WEATHER_FORECAST_KEY = dg.AssetKey(["staging", "stg_weather_forecast"])
 
 
 def feature_catalog() -> dg.TableMetadataValue:
@@ -52,15 +57,20 @@ def _column_schema() -> dg.TableSchema:
 
 
 @dg.asset(
-    description="Forecasting features per segment and target hour (polars), written as one "
-    "Parquet file per day into Feast's offline store.",
-    partitions_def=daily_partitions,
+    description="Forecasting features per segment and target hour of day D (polars), from what "
+    "was known at D's origin (00:00 UTC): consumption staged through D-1 and the newest weather "
+    "forecast issued by then. Runs as soon as D-1 is staged, before any hour of D has happened; "
+    "one Parquet file per day in Feast's offline store.",
+    partitions_def=forecast_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
-    deps=[STAGED_CONSUMPTION_KEY, STAGED_WEATHER_KEY],
+    deps=[
+        dg.AssetDep(STAGED_CONSUMPTION_KEY, partition_mapping=ACTUALS_BEFORE_ORIGIN),
+        dg.AssetDep(STAGED_WEATHER_FORECAST_KEY, partition_mapping=SAME_DAY),
+    ],
     group_name="features",
     owners=[OWNER],
     kinds={"polars", "feast", "parquet"},
-    code_version="1",
+    code_version="2",
     # Reads the DuckDB warehouse, which dbt may be writing.
     pool="duckdb",
     metadata={"dagster/column_schema": _column_schema()},
@@ -73,18 +83,27 @@ def consumption_features(
     start, end = context.partition_time_window
     days = [date.fromisoformat(k) for k in context.partition_keys]
     db = Path(warehouse.path)
+    # The day before each origin must be staged (not before the calendar starts, where the
+    # history is simply shorter); the target days' own actuals are never read.
+    day_before = [d - timedelta(days=1) for d in days]
     try:
-        staged.require_days(db, staged.STAGED_CONSUMPTION, days)
-        staged.require_days(db, staged.STAGED_WEATHER, days)
+        first = daily_partitions.start.date()
+        staged.require_days(db, staged.STAGED_CONSUMPTION, [d for d in day_before if d >= first])
+        staged.require_days(db, staged.STAGED_WEATHER_FORECAST, days)
     except staged.MissingUpstreamError as missing:
         # A Failure shows its description in the run view, without a stack trace to dig through.
         raise dg.Failure(description=str(missing)) from missing
     history_start, _ = features_module.staged_window(start, end)
+    last_origin = features_module.origin_of(days[-1])
     consumption = staged.read_window(
-        db, staged.STAGED_CONSUMPTION, history_start, end, list(features_module.CONSUMPTION_COLUMNS)
+        db,
+        staged.STAGED_CONSUMPTION,
+        history_start,
+        last_origin,
+        list(features_module.CONSUMPTION_COLUMNS),
     )
     weather = staged.read_window(
-        db, staged.STAGED_WEATHER, start, end, list(features_module.WEATHER_COLUMNS)
+        db, staged.STAGED_WEATHER_FORECAST, start, end, list(features_module.WEATHER_COLUMNS)
     )
     started = time.monotonic()
     by_day = build_daily_features(consumption, weather, days)
@@ -96,6 +115,14 @@ def consumption_features(
         metadata={
             "dagster/row_count": frame.height,
             "segments": frame.get_column(ENTITY).n_unique(),
+            "origin": features_module.origin_of(days[0]).isoformat()
+            if len(days) == 1
+            else f"00:00 UTC of each day, {days[0]} .. {days[-1]}",
+            "consumption_through": (last_origin - timedelta(hours=1)).isoformat(),
+            "weather_forecast_issued": _newest_issue(weather, days),
+            "null_share_temperature": float(
+                frame.get_column("temperature_c").is_null().mean() or 0.0
+            ),
             "first_hour": start.isoformat(),
             "last_hour": (end - timedelta(hours=1)).isoformat(),
             "history_from": history_start.isoformat(),
@@ -129,7 +156,7 @@ def feature_registry(feature_store: FeatureStoreResource) -> dg.MaterializeResul
 @dg.asset(
     description="Feast online store (SQLite by default) loaded with the latest features of each "
     "segment, materialized over the partition's explicit window so backfills repeat exactly.",
-    partitions_def=daily_partitions,
+    partitions_def=forecast_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     deps=[consumption_features, feature_registry],
     group_name="features",
@@ -197,6 +224,13 @@ def training_set(
             "preview": dg.MetadataValue.md(markdown_table(frame.head(5))),
         }
     )
+
+
+def _newest_issue(weather: pl.DataFrame, days: list[date]) -> str:
+    """The newest forecast issue the last day's features used (issued at or before its origin)."""
+    origin = features_module.origin_of(days[-1]).replace(tzinfo=None)
+    used = weather.filter(pl.col("issue_utc") <= origin).get_column("issue_utc")
+    return f"{used.max()} UTC" if used.len() else "none: no forecast issued by the origin"
 
 
 def _training_end(db: Path, end_date: str) -> datetime:

@@ -1,4 +1,5 @@
-"""Raw daily partitions of consumption and weather, gated by blocking validation checks.
+"""Raw daily partitions of consumption, weather and weather forecasts, gated by blocking
+validation checks.
 
 A day is validated before it is written: a day that breaks a rule never reaches the lake, its
 landing files go to quarantine, and the failed blocking check stops everything downstream.
@@ -10,11 +11,11 @@ from datetime import date
 import dagster as dg
 import polars as pl
 
-from mlops_assets.defs.partitions import daily_partitions
+from mlops_assets.defs.partitions import daily_partitions, forecast_partitions
 from mlops_assets.defs.resources import IngestPolicyResource, LakeResource, RawSourceResource
 from mlops_assets.lib.ingest import DayResult, ingest_day, table_name
 from mlops_assets.lib.markdown import markdown_table
-from mlops_assets.lib.schema import CONSUMPTION, WEATHER, DatasetSchema
+from mlops_assets.lib.schema import CONSUMPTION, WEATHER, WEATHER_FORECAST, DatasetSchema
 from mlops_assets.lib.sources import deliveries
 from mlops_assets.lib.validation import BLOCKING_RULES, RULE_DESCRIPTIONS, profile
 
@@ -38,14 +39,18 @@ def _check_specs(asset_name: str) -> list[dg.AssetCheckSpec]:
     return [*gates, skew]
 
 
-def build_raw_asset(schema: DatasetSchema, description: str) -> dg.AssetsDefinition:
+def build_raw_asset(
+    schema: DatasetSchema,
+    description: str,
+    partitions_def: dg.DailyPartitionsDefinition = daily_partitions,
+) -> dg.AssetsDefinition:
     """A daily raw asset for `schema`: fetch, validate, then write to the lake or quarantine."""
     name = table_name(schema)
 
     @dg.asset(
         name=name,
         description=description,
-        partitions_def=daily_partitions,
+        partitions_def=partitions_def,
         backfill_policy=dg.BackfillPolicy.single_run(),
         check_specs=_check_specs(name),
         # A rejected day yields no output, so nothing downstream runs on it.
@@ -171,5 +176,13 @@ raw_consumption = build_raw_asset(
 )
 raw_weather = build_raw_asset(
     WEATHER,
-    "Hourly air temperature per price area, validated and written as one Parquet file per UTC day.",
+    "Observed hourly air temperature per price area, validated and written as one Parquet file "
+    "per UTC day. Kept as the record of what happened; features never read it (they use the "
+    "forecast that was available at the origin).",
+)
+raw_weather_forecast = build_raw_asset(
+    WEATHER_FORECAST,
+    "Hourly temperature forecasts per price area, partitioned by target day: every issue "
+    "(IssueUTC) for the day's 24 hours. Day D lands on D-1, so its partitions reach today.",
+    forecast_partitions,
 )

@@ -11,7 +11,7 @@ import polars as pl
 
 from mlops_assets.defs.features.assets import STAGED_CONSUMPTION_KEY, consumption_features
 from mlops_assets.defs.model.assets import registry_failure
-from mlops_assets.defs.partitions import daily_partitions
+from mlops_assets.defs.partitions import SAME_DAY, daily_partitions, forecast_partitions
 from mlops_assets.defs.predictions.assets import PREDICTIONS_TABLE, batch_predictions
 from mlops_assets.defs.resources import (
     FeatureStoreResource,
@@ -52,22 +52,31 @@ def per_partition(
 
 
 @dg.asset(
-    description="Realised MAE and MAPE of each day's forecasts against the actuals, overall and "
-    "per segment, for the champion and the shadow challenger; numeric metadata per day.",
-    deps=[batch_predictions, STAGED_CONSUMPTION_KEY],
+    description="Realised error of day D's forecasts once D's actuals are staged: WAPE, MAE and "
+    "MAPE overall and per segment, for the champion, the shadow challenger and each naive "
+    "baseline. A day inside the scoring model's training window is marked in_sample; the "
+    "performance sensor ignores it.",
+    deps=[
+        dg.AssetDep(batch_predictions, partition_mapping=SAME_DAY),
+        dg.AssetDep(STAGED_CONSUMPTION_KEY, partition_mapping=SAME_DAY),
+    ],
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     group_name="monitoring",
     owners=[OWNER],
     kinds={"polars", "parquet"},
-    code_version="1",
+    code_version="2",
     output_required=False,
     pool="duckdb",
 )
 def prediction_performance(
-    context: dg.AssetExecutionContext, lake: LakeResource, warehouse: WarehouseResource
+    context: dg.AssetExecutionContext,
+    lake: LakeResource,
+    warehouse: WarehouseResource,
+    model_registry: ModelRegistryResource,
 ) -> Iterator[dg.MaterializeResult]:
     store = lake.lake()
+    windows = _TrainingWindows(model_registry)
     metadata_by_day = {}
     for day in (date.fromisoformat(k) for k in context.partition_keys):
         predictions = store.read(PREDICTIONS_TABLE, [day])
@@ -93,33 +102,62 @@ def prediction_performance(
             context.log.warning(f"{day}: the champion had no forecast with full features")
             metadata_by_day[day] = {"status": "skipped: no forecast with full features"}
             continue
+        version = predictions.filter(pl.col(scoring.ROLE) == "champion").item(0, scoring.VERSION)
+        window = windows.of(version)
+        in_sample = window is not None and window[0] <= day <= window[1]
         worst = champion.per_segment.sort("mape", descending=True).head(5)
         metadata = {
             "status": "scored",
-            "champion_mae": champion.overall["mae"],
-            "champion_mape": champion.overall["mape"],
-            "champion_version": predictions.filter(pl.col(scoring.ROLE) == "champion").item(
-                0, scoring.VERSION
-            ),
+            "in_sample": in_sample,
+            "training_window": f"{window[0]}..{window[1]}" if window else "unknown",
+            "champion_version": version,
+            **{f"{role}_{k}": v for role, e in scores.items() for k, v in _figures(e).items()},
             "hours_scored": int(champion.overall["rows"]),
             "path": dg.MetadataValue.path(str(path)),
             "worst_segments": dg.MetadataValue.md(
                 markdown_table(worst.select(ENTITY, "mae", "mape"))
             ),
         }
-        if "challenger" in scores:
-            metadata["challenger_mae"] = scores["challenger"].overall["mae"]
-            metadata["challenger_mape"] = scores["challenger"].overall["mape"]
-        context.log.info(f"{day}: champion MAPE {champion.overall['mape']:.2f}%")
+        sample = "IN SAMPLE (inside the training window)" if in_sample else "out of sample"
+        context.log.info(f"{day}: champion MAPE {champion.overall['mape']:.2f}%, {sample}")
         metadata_by_day[day] = metadata
     yield from per_partition(context, metadata_by_day)
 
 
+def _figures(evaluation: Any) -> dict[str, float]:
+    """The overall scale-free and absolute figures of one forecaster, as flat metadata."""
+    return {
+        k: float(evaluation.overall[k]) for k in ("wape", "mape", "mae") if k in evaluation.overall
+    }
+
+
+class _TrainingWindows:
+    """The first and last day of each model version's training set (its `training_window` tag),
+    read from the registry once per version."""
+
+    def __init__(self, model_registry: ModelRegistryResource) -> None:
+        self._resource = model_registry
+        self._known: dict[str, tuple[date, date] | None] = {}
+
+    def of(self, version: str) -> tuple[date, date] | None:
+        if version not in self._known:
+            try:
+                tag = self._resource.registry().version(version).tags.get("training_window", "")
+            except (RegistryUnavailable, RegistryError) as error:
+                raise registry_failure(error) from error
+            first, _, last = tag.partition("..")
+            self._known[version] = (
+                (date.fromisoformat(first), date.fromisoformat(last)) if last else None
+            )
+        return self._known[version]
+
+
 @dg.asset(
-    description="Evidently data drift of the consumption features and the forecasts of the day "
-    "against the champion's training reference (both sides sampled); HTML report linked.",
+    description="Evidently data drift of the consumption features and the forecasts of day D "
+    "against the champion's training reference (both sides sampled), measured at D's origin "
+    "right after the forecast is issued; HTML report linked.",
     deps=[consumption_features, batch_predictions],
-    partitions_def=daily_partitions,
+    partitions_def=forecast_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     group_name="monitoring",
     owners=[OWNER],
@@ -135,6 +173,7 @@ def drift_report(
     monitoring: MonitoringPolicyResource,
 ) -> Iterator[dg.MaterializeResult]:
     from mlops_assets.lib.drift import drift_report as evidently_drift
+    from mlops_assets.lib.drift import like_for_like
 
     registry = model_registry.registry()
     try:
@@ -164,11 +203,17 @@ def drift_report(
             context.log.warning(f"{day}: no row has every monitored feature yet; no drift report")
             metadata_by_day[day] = {"status": "skipped: not enough history for the features"}
             continue
+        # Same weekday and hour, ordinary days, consumption relative to the segment's level.
+        comparison = like_for_like(reference, current, MONITORED)
+        if comparison.skipped:
+            context.log.warning(f"{day}: no drift report: {comparison.skipped}")
+            metadata_by_day[day] = {"status": f"skipped: {comparison.skipped}"}
+            continue
         html = Path(monitoring.reports_dir) / f"drift_{day.isoformat()}.html"
         result = evidently_drift(
-            reference,
-            current,
-            MONITORED,
+            comparison.reference,
+            comparison.current,
+            comparison.columns,
             max_rows=monitoring.sample_rows,
             method=monitoring.method,
             threshold=monitoring.column_threshold,
@@ -185,7 +230,8 @@ def drift_report(
             "n_drifted": result.n_drifted,
             "n_columns": result.n_columns,
             "method": f"{result.method} (threshold {result.threshold})",
-            "reference": f"champion v{champion.version}, {result.reference_rows} rows",
+            "reference": f"champion v{champion.version}: {comparison.subset}",
+            "reference_rows": result.reference_rows,
             "champion_version": champion.version,
             "current_rows": result.current_rows,
             "sampled": result.sampled,

@@ -1,14 +1,18 @@
 """Batch predictions: each day's 24 hourly forecasts for every segment from the champion, with
-shadow predictions of the challenger beside them."""
+shadow predictions of the challenger and the naive baselines beside them.
 
-from datetime import date
+The forecast for day D is issued at its origin, D 00:00 UTC: it runs as soon as D-1's consumption
+and D's weather forecast are staged, and is in the lake before any hour of D has happened.
+"""
+
+from datetime import UTC, date, datetime
 
 import dagster as dg
 import polars as pl
 
 from mlops_assets.defs.features.assets import consumption_features
 from mlops_assets.defs.model.assets import champion_model, registry_failure
-from mlops_assets.defs.partitions import daily_partitions
+from mlops_assets.defs.partitions import forecast_partitions
 from mlops_assets.defs.resources import FeatureStoreResource, LakeResource, ModelRegistryResource
 from mlops_assets.feature_repo.repo import OWNER
 from mlops_assets.lib import scoring
@@ -43,16 +47,17 @@ def _models(registry: Registry) -> list[scoring.ScoringModel]:
 
 
 @dg.asset(
-    description="Day-ahead forecasts of every segment's 24 hours from the champion (and shadow "
-    "forecasts of the challenger), features read point-in-time from the feature store; Parquet "
-    "in the lake, one file per day, each row stamped with its model version.",
+    description="Day-ahead forecasts of every segment's 24 hours of day D from the champion "
+    "(with shadow forecasts of the challenger and the naive baselines), issued at D's origin "
+    "(00:00 UTC) from features known then, before any actual of D exists; Parquet in the lake, "
+    "one file per day, each row stamped with its origin, issue time and model version.",
     deps=[consumption_features, champion_model],
-    partitions_def=daily_partitions,
+    partitions_def=forecast_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     group_name="predictions",
     owners=[OWNER],
     kinds={"xgboost", "parquet", "feast"},
-    code_version="1",
+    code_version="2",
     retry_policy=dg.RetryPolicy(max_retries=2, delay=2, backoff=dg.Backoff.EXPONENTIAL),
 )
 def batch_predictions(
@@ -66,6 +71,7 @@ def batch_predictions(
     except (RegistryUnavailable, RegistryError) as error:
         raise registry_failure(error) from error
     days = [date.fromisoformat(k) for k in context.partition_keys]
+    issued_at = datetime.now(UTC)
     written, frames = [], []
     for i, day in enumerate(days, 1):
         segments = feature_store.segments_on(day)
@@ -76,7 +82,7 @@ def batch_predictions(
                 allow_retries=False,
             )
         features = feature_store.features_for(scoring.day_entities(segments, day))
-        frame = scoring.score_day(features, models, day)
+        frame = scoring.score_day(features, models, day, issued_at)
         written.append(lake.lake().write(PREDICTIONS_TABLE, day, frame))
         frames.append(frame)
         context.log.info(f"[{i}/{len(days)}] {day}: {frame.height} forecasts -> {written[-1]}")
@@ -88,6 +94,8 @@ def batch_predictions(
             "days": len(days),
             "segments": champion.get_column("segment_id").n_unique(),
             "champion_version": models[0].version,
+            "origin": f"{days[0]} 00:00 UTC" if len(days) == 1 else "00:00 UTC of each day",
+            "issued_at": issued_at.isoformat(timespec="seconds"),
             "challenger_version": models[1].version if len(models) > 1 else "none",
             "mean_forecast_kwh": float(champion.get_column(scoring.PREDICTION).mean() or 0.0),  # type: ignore[arg-type]
             "path": dg.MetadataValue.path(str(written[-1])),
