@@ -13,7 +13,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 .PHONY: quickstart test servers dev demo mlflow lint format bench validate clean
 
-quickstart: $(STAMP) $(MANIFEST)  ## set up, then materialize every asset for the last 28 days
+quickstart: $(STAMP) $(MANIFEST)  ## set up, then run the main job over the last 42 days (7 held out)
 	$(BIN)/mlops-assets quickstart
 
 test: $(STAMP) $(MANIFEST) servers  ## run the test suite

@@ -4,8 +4,9 @@ generated weeks and the delay to detect a level shift, daily like-for-like vs. t
 comparison.
 
 Run through `bench/run.py`, or directly: `.venv/bin/python bench/drift.py [--quick]`;
-`--quality` runs the quality part alone. Run with `--side ...` it is the fresh process that times
-one side on one case and measures its peak memory.
+`--quality [--start YYYY-MM-DD]` runs the quality part alone (training window from that day).
+Run with `--side ...` it is the fresh process that times one side on one case and measures its
+peak memory.
 """
 
 from __future__ import annotations
@@ -245,7 +246,7 @@ def run_speed(quick: bool) -> str:
 QUALITY_SIZES = (38, 380)  # consumer types; 2 price areas give 76 and 760 segments
 # The training set's 28 days (the asset's default window), then 8 weeks scored against the
 # model's reference without retraining: March and April 2024, Easter and the switch to summer
-# time included.
+# time included. `--start` moves the window (the thresholds were chosen on four of them).
 TRAINING_START = date(2024, 2, 5)
 TRAINING_DAYS = 28
 MONITORED_DAYS = 56
@@ -273,11 +274,11 @@ class Scenario:
     monitored: list[date]
 
 
-def scenario(n_consumer_types: int) -> tuple[Scenario, dict[date, pl.DataFrame]]:
-    """Train as training_job does (split, fit, refit, reference sample) on the first 28 days;
+def scenario(n_consumer_types: int, first: date) -> tuple[Scenario, dict[date, pl.DataFrame]]:
+    """Train as training_job does (split, fit, refit, reference sample) on 28 days from `first`;
     return the scenario and each monitored day's features with the model's forecast."""
     config = GeneratorConfig(n_consumer_types=n_consumer_types)
-    training = [TRAINING_START + timedelta(days=i) for i in range(TRAINING_DAYS)]
+    training = [first + timedelta(days=i) for i in range(TRAINING_DAYS)]
     monitored = [training[-1] + timedelta(days=i + 1) for i in range(MONITORED_DAYS)]
     start, end = _utc(training[0]), _utc(monitored[-1]) + timedelta(days=1)
     weather = stage_weather_forecast(generate_weather_forecast(start, end, config))
@@ -372,10 +373,12 @@ def _max(values: Sequence[float]) -> str:
     return f"{max(values):.2f}" if values else "-"
 
 
-def quality(n_consumer_types: int) -> tuple[list[list[object]], list[list[object]], float]:
+def quality(
+    n_consumer_types: int, first: date
+) -> tuple[list[list[object]], list[list[object]], float]:
     """False-alarm and detection rows of both comparisons at one size, and the seconds taken."""
     started = time.perf_counter()
-    built, days = scenario(n_consumer_types)
+    built, days = scenario(n_consumer_types, first)
     segments = built.reference.get_column(ENTITY).n_unique()
     starts = built.monitored[7 * SHIFT_WEEK : 7 * SHIFT_WEEK + 7]
     shifted = {start: shifted_days(built, start) for start in starts}
@@ -453,23 +456,24 @@ DETECTION_HEADERS = [
 ]
 
 
-def run_quality(sizes: Sequence[int] = QUALITY_SIZES) -> str:
+def run_quality(sizes: Sequence[int] = QUALITY_SIZES, first: date = TRAINING_START) -> str:
     """False alarms on 8 undrifted weeks and the delay to detect a level shift, as tables."""
     warnings.simplefilter("ignore")  # Evidently's import-time deprecation warnings
     alarms, detection, notes = [], [], []
     for n in sizes:
-        a, d, took = quality(n)
+        a, d, took = quality(n, first)
         alarms += a
         detection += d
         notes.append(f"{2 * n} segments: {seconds(took)}")
-    last = TRAINING_START + timedelta(days=TRAINING_DAYS + MONITORED_DAYS - 1)
+    last = first + timedelta(days=TRAINING_DAYS + MONITORED_DAYS - 1)
+    command = "" if first == TRAINING_START else f" --start {first}"
     return "\n".join(
         [
             banner("Drift quality: false alarms and detection delay on generated data"),
-            "Command: .venv/bin/python bench/drift.py --quality",
+            f"Command: .venv/bin/python bench/drift.py --quality{command}",
             f"Model: training_job's split, fit and reference on the {TRAINING_DAYS} days from "
-            f"{TRAINING_START}; then {MONITORED_DAYS} undrifted days to {last} (Easter, summer "
-            "time) scored against that reference, no retraining.",
+            f"{first}; then {MONITORED_DAYS} undrifted days to {last} scored against that "
+            "reference, no retraining.",
             f"like-for-like = like_for_like() + drift_report(method={DAILY_METHOD!r}, "
             f"threshold={DAILY_COLUMN_THRESHOLD}); retrains at share >= {DAILY_SHARE_THRESHOLD} "
             "(the MLOPS_DRIFT_* defaults). Skipped: under half the day's rows comparable (most "
@@ -498,6 +502,7 @@ if __name__ == "__main__":
     if sys.argv[1:2] == ["--side"]:
         _side_main(*sys.argv[2:4])
     elif "--quality" in sys.argv:
-        print(run_quality())
+        at = sys.argv.index("--start") + 1 if "--start" in sys.argv else 0
+        print(run_quality(first=date.fromisoformat(sys.argv[at]) if at else TRAINING_START))
     else:
         print(run(quick="--quick" in sys.argv))

@@ -12,9 +12,9 @@ a Tuesday's is a Monday, and pooled kWh are a distribution of segment sizes (10^
 - relative to the level: every consumption column (lags, rolling statistics, the forecast) is
   divided by the segment's mean of the week before the cut-off (rolling_mean_168h), which takes
   out segment size and the season but not a sudden change of level; the level is not compared;
-- ordinary days only: a row whose features read a holiday (its own day, the 8 days its lags and
-  weekly window cover, the day two weeks back) has no like in a few weeks of reference, so such
-  rows are left out on both sides, and a day made mostly of them is skipped.
+- ordinary days only: a row whose features read a holiday (its own day, its lags and weekly
+  window back to 191 h, the hour two weeks back) has no like in a few weeks of reference, so
+  such rows are left out on both sides, and a day with under half its rows left is skipped.
 The pipeline scores these columns with Evidently's energy distance ("ed"), which keeps the
 columns' own unit (a share of the level): one threshold means the same on every weekday, where
 the normed Wasserstein distance divides by the reference's spread, several times wider on a
