@@ -369,6 +369,11 @@ DayCheck = Callable[[pl.DataFrame, pl.DataFrame], DayVerdict]
 COMPARISONS: dict[str, DayCheck] = {"like-for-like": like_for_like_verdict, "naive": naive_verdict}
 
 
+def _days(days: Sequence[date], shown: int = 8) -> str:
+    listed = " ".join(f"{d:%m-%d}" for d in days[:shown])
+    return (listed + (f" +{len(days) - shown} more" if len(days) > shown else "")) or "-"
+
+
 def _max(values: Sequence[float]) -> str:
     return f"{max(values):.2f}" if values else "-"
 
@@ -407,7 +412,7 @@ def quality(
                 _max(weekend),
                 f"{max(deciding, default=0.0):.3f}",
                 len(fired),
-                " ".join(f"{d:%m-%d}" for d in fired) or "-",
+                _days(fired),
             ]
         )
         delays: dict[date, int | None] = {}
