@@ -22,7 +22,7 @@ from mlops_assets.lib.registry import Registry
 from mlops_assets.lib.sources import SourceConfig
 from mlops_assets.lib.training import TrainingConfig
 from mlops_assets.lib.validation import Limits
-from mlops_assets.settings import Settings
+from mlops_assets.settings import MonitoringPolicy, Settings
 
 
 class RawSourceResource(dg.ConfigurableResource):
@@ -201,9 +201,9 @@ class MonitoringPolicyResource(dg.ConfigurableResource):
 
     reports_dir: str
     reference_cache_dir: str
-    sample_rows: int = 100_000
-    method: str = "wasserstein"
-    column_threshold: float = 0.1
+    sample_rows: int = MonitoringPolicy.drift_sample_rows
+    method: str = MonitoringPolicy.drift_method
+    column_threshold: float = MonitoringPolicy.drift_column_threshold
 
 
 class IngestPolicyResource(dg.ConfigurableResource):

@@ -147,7 +147,8 @@ def test_drifted_days_trigger_retraining_and_the_registry_follows_the_gate(loop:
 
     assert len(requested) == 1
     tags = requested[0].tags
-    assert tags["trigger"] == "drift" and float(tags["drift_share"]) >= 0.5
+    threshold = loop.settings.monitoring.drift_share_threshold
+    assert tags["trigger"] == "drift" and float(tags["drift_share"]) >= threshold
     # Drift shows in the features of the forecasts issued after drifted days: a day later.
     one_day = timedelta(days=1)
     forecast_days = _days(DRIFTED[0] + one_day, DRIFTED[1] + one_day)

@@ -153,9 +153,9 @@ class _TrainingWindows:
 
 
 @dg.asset(
-    description="Evidently data drift of the consumption features and the forecasts of day D "
-    "against the champion's training reference (both sides sampled), measured at D's origin "
-    "right after the forecast is issued; HTML report linked.",
+    description="Evidently data drift of day D's consumption features and forecasts, relative to "
+    "each segment's level, against the champion's training rows of the same weekday and hours, "
+    "measured right after D's forecast is issued; HTML report linked.",
     deps=[consumption_features, batch_predictions],
     partitions_def=forecast_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
