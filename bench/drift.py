@@ -20,7 +20,7 @@ import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,8 @@ import numpy as np
 import polars as pl
 from common import banner, measure_peak, seconds, table
 
-from mlops_assets.lib import forecasting as fc
+from mlops_assets.lib import drift
+from mlops_assets.lib import scenario as generated
 from mlops_assets.lib.drift import (
     DAILY_COLUMN_THRESHOLD,
     DAILY_METHOD,
@@ -38,16 +39,15 @@ from mlops_assets.lib.drift import (
     drift_report,
     like_for_like,
 )
-from mlops_assets.lib.features import ENTITY, LABEL, LOOKBACK_HOURS, TIMESTAMP, build_daily_features
+from mlops_assets.lib.families import Forecaster
+from mlops_assets.lib.features import ENTITY, LOOKBACK_HOURS, build_daily_features
 from mlops_assets.lib.forecasting import PREDICTION
 from mlops_assets.lib.generator import (
     Drift,
     GeneratorConfig,
     generate_consumption,
-    generate_weather_forecast,
 )
-from mlops_assets.lib.staging import stage_consumption, stage_weather_forecast
-from mlops_assets.lib.training import TrainingConfig, reference_sample
+from mlops_assets.lib.staging import stage_consumption
 from mlops_assets.lib.triggers import drift_trigger
 
 COLUMNS = (*DRIFT_COLUMNS, PREDICTION)
@@ -251,16 +251,12 @@ TRAINING_START = date(2024, 2, 5)
 TRAINING_DAYS = 28
 MONITORED_DAYS = 56
 # As the drift_report asset: the consumption features and the forecast.
-MONITORED = [*fc.SCALED, PREDICTION]
+MONITORED = list(drift.MONITORED)
 # A level shift starts on each day of the third monitored week, for a third of the segments.
 SHIFT = 0.3
 SHIFT_WEEK = 2
 MAX_DELAY = 3  # days after the start that are scored; a shift still unseen then is "missed"
 NAIVE = ("wasserstein", 0.1, 0.5)  # the previous daily comparison: raw columns, all rows
-
-
-def _utc(day: date) -> datetime:
-    return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -269,7 +265,7 @@ class Scenario:
 
     config: GeneratorConfig
     reference: pl.DataFrame
-    booster: Any
+    model: Forecaster
     weather: pl.DataFrame
     monitored: list[date]
 
@@ -280,32 +276,17 @@ def scenario(n_consumer_types: int, first: date) -> tuple[Scenario, dict[date, p
     config = GeneratorConfig(n_consumer_types=n_consumer_types)
     training = [first + timedelta(days=i) for i in range(TRAINING_DAYS)]
     monitored = [training[-1] + timedelta(days=i + 1) for i in range(MONITORED_DAYS)]
-    start, end = _utc(training[0]), _utc(monitored[-1]) + timedelta(days=1)
-    weather = stage_weather_forecast(generate_weather_forecast(start, end, config))
-    consumption = stage_consumption(
-        generate_consumption(start - timedelta(hours=LOOKBACK_HOURS), end, config)
-    )
-    features = build_daily_features(consumption, weather, training + monitored)
-    labels = consumption.select(
-        pl.col("segment_id").alias(ENTITY),
-        pl.col("hour_utc").dt.replace_time_zone("UTC").alias(TIMESTAMP),
-        pl.col(LABEL),
-    )
-    frame = pl.concat([features[d] for d in training]).join(labels, on=[ENTITY, TIMESTAMP])
-    defaults = TrainingConfig()
-    split = fc.time_split(frame, defaults.validation_days, defaults.test_days)
-    booster = fc.fit_final(split, fc.BoosterParams(), defaults.seed).booster
-    fitted_on = pl.concat([split.train, split.validation])
-    reference = reference_sample(fitted_on, booster, defaults.seed)
-    built = Scenario(config, reference, booster, weather, monitored)
-    return built, {day: forecast(built, features[day]) for day in monitored}
+    history = generated.generate(config, training + monitored)
+    model, reference = generated.train_like_production(history.labelled(training))
+    built = Scenario(config, reference, model, history.weather, monitored)
+    return built, {day: forecast(built, history.features[day]) for day in monitored}
 
 
 def forecast(built: Scenario, features: pl.DataFrame) -> pl.DataFrame:
     """The day's features with the model's forecast, rows with every monitored value (as the
     drift_report asset compares them)."""
     predicted = features.with_columns(
-        pl.Series(PREDICTION, fc.predict(built.booster, features)).fill_nan(None)
+        pl.Series(PREDICTION, built.model.predict(features)).fill_nan(None)
     )
     return predicted.drop_nulls(MONITORED)
 
@@ -319,7 +300,7 @@ def shifted_days(built: Scenario, start: date) -> dict[date, pl.DataFrame]:
         drift=(Drift(start=start, consumer_types=tuple(codes[::3]), level_shift=SHIFT),),
     )
     days = [start + timedelta(days=k) for k in range(1, MAX_DELAY + 1)]
-    first, end = _utc(days[0]), _utc(days[-1]) + timedelta(days=1)
+    first, end = generated.utc(days[0]), generated.utc(days[-1]) + timedelta(days=1)
     consumption = stage_consumption(
         generate_consumption(first - timedelta(hours=LOOKBACK_HOURS), end, drifted)
     )

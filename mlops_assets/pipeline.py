@@ -26,9 +26,9 @@ from mlops_assets.lib.features import ENTITY, LABEL, TIMESTAMP
 from mlops_assets.lib.lake import Lake
 from mlops_assets.lib.validation import day_window
 
-# A week before the first row with a same-hour-last-week lag, then 7 days to train, 2 validation
-# days and the gate's 7-day test window.
-MIN_TRAINING_DAYS = 7 + 7 + 2 + 7
+# A week before the first row with a same-hour-last-week lag, then 7 days to train, 7 validation
+# days (the families are compared on a whole week) and the gate's 7-day test window.
+MIN_TRAINING_DAYS = 7 + 7 + 7 + 7
 HOLDOUT_DAYS = 7
 
 
@@ -47,7 +47,7 @@ class Plan:
             raise ValueError(
                 f"{self.first} .. {self.last} leaves {self.training_days} day(s) for the "
                 f"training set before the {self.holdout_days} held-out day(s); it needs at least "
-                f"{MIN_TRAINING_DAYS} (a week of lag history, 7 days to train, 2 validation "
+                f"{MIN_TRAINING_DAYS} (a week of lag history, 7 days to train, 7 validation "
                 f"days, the gate's 7-day test window) after the first day, whose forecast has no "
                 f"day before it. Use at least {MIN_TRAINING_DAYS + self.holdout_days + 1} days."
             )
@@ -108,7 +108,7 @@ def steps(plan: Plan) -> list[Step]:
                 "ops": {
                     "training_set": {
                         "config": {
-                            "days": plan.training_days,
+                            "days": 0,  # every day the history has before the held-out days
                             "end_date": plan.training_end.isoformat(),
                         }
                     }

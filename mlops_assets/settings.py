@@ -139,6 +139,10 @@ class Settings:
                 env, "MLOPS_SEARCH_TIME_LIMIT_S", TrainingConfig.search_time_limit_s
             ),
             seed=_integer(env, "MLOPS_TRAINING_SEED", TrainingConfig.seed),
+            families=_families(env),
+            max_training_days=_integer(
+                env, "MLOPS_TRAINING_MAX_DAYS", TrainingConfig.max_training_days
+            ),
         )
         if training.test_days < MIN_TEST_DAYS:
             raise ValueError(
@@ -250,6 +254,23 @@ def _number(env: Mapping[str, str], name: str, default: float) -> float:
         return float(raw)
     except ValueError:
         raise ValueError(f"{name}={raw!r} is not a number") from None
+
+
+def _families(env: Mapping[str, str]) -> tuple[str, ...]:
+    """MLOPS_MODEL_FAMILIES: the model families a candidate run compares, comma-separated."""
+    from mlops_assets.lib.families import FAMILIES
+
+    text = env.get("MLOPS_MODEL_FAMILIES", "").strip()
+    if not text:
+        return FAMILIES
+    chosen = tuple(name.strip() for name in text.split(",") if name.strip())
+    unknown = [name for name in chosen if name not in FAMILIES]
+    if unknown or not chosen:
+        raise ValueError(
+            f"MLOPS_MODEL_FAMILIES={text!r} names unknown families {unknown}; choose from "
+            f"{', '.join(FAMILIES)}"
+        )
+    return chosen
 
 
 def _integer(env: Mapping[str, str], name: str, default: int) -> int:

@@ -175,6 +175,8 @@ class ModelPolicyResource(dg.ConfigurableResource):
     search_trials: int = TrainingConfig.search_trials
     search_time_limit_s: float = TrainingConfig.search_time_limit_s
     seed: int = TrainingConfig.seed
+    families: list[str] = list(TrainingConfig.families)  # noqa: RUF012 (pydantic copies it)
+    max_training_days: int = TrainingConfig.max_training_days
     baseline_margin: float = GatePolicy.baseline_margin
     significance: float = GatePolicy.significance
     category_tolerance: float = GatePolicy.category_tolerance
@@ -186,6 +188,8 @@ class ModelPolicyResource(dg.ConfigurableResource):
             search_trials=self.search_trials,
             search_time_limit_s=self.search_time_limit_s,
             seed=self.seed,
+            families=tuple(self.families),
+            max_training_days=self.max_training_days,
         )
 
     def gate_policy(self) -> GatePolicy:

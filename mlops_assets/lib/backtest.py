@@ -18,13 +18,13 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 import polars.selectors as cs
 
+from mlops_assets.lib import families
 from mlops_assets.lib import forecasting as fc
 from mlops_assets.lib.features import ENTITY, TIMESTAMP
 from mlops_assets.lib.markdown import markdown_table
 from mlops_assets.lib.training import CODE_VERSION, TrainingConfig, git_commit
 
 if TYPE_CHECKING:
-    import xgboost as xgb
     from matplotlib.figure import Figure
 
     from mlops_assets.lib.registry import Registry
@@ -99,7 +99,7 @@ def rolling_origin(
     last_day = rows.get_column(TIMESTAMP).dt.convert_time_zone("UTC").max().date()  # type: ignore[union-attr]
     end = datetime.combine(last_day, datetime.min.time(), tzinfo=UTC) + timedelta(days=1)
     first_test = end - timedelta(days=WEEK_DAYS * weeks)
-    booster: xgb.Booster | None = None
+    forecaster: families.Forecaster | None = None
     params, fits = fc.BoosterParams(), 0
     model_window: dict[str, Any] = {}
     windows, scored = [], []
@@ -108,17 +108,17 @@ def rolling_origin(
         split = _split(rows, test_start, config.validation_days, week)
         refit = week == 1 or (refit_every > 0 and (week - 1) % refit_every == 0)
         seconds = 0.0
-        if refit or booster is None:
-            params, booster, model_window, seconds = _train(split, config)
+        if refit or forecaster is None:
+            params, forecaster, model_window, seconds = _train(split, config)
             fits += 1
             log(
                 f"week {week}: trained on {model_window['train_start']} .. "
-                f"{model_window['train_end']} ({model_window['fit_rows']:,} rows, "
-                f"{model_window['rounds']} rounds) in {seconds:.1f}s"
+                f"{model_window['train_end']} ({model_window['fit_rows']:,} rows), chose "
+                f"{model_window['family']} ({model_window['validation_wapes']}) in {seconds:.1f}s"
             )
         comparable = fc.comparable_rows(
             split.test.with_columns(
-                pl.Series(MODEL, fc.predict(booster, split.test), dtype=pl.Float64),
+                pl.Series(MODEL, forecaster.predict(split.test), dtype=pl.Float64),
                 pl.lit(week).alias(WEEK),
             )
         )
@@ -176,23 +176,28 @@ def _split(rows: pl.DataFrame, test_start: datetime, validation_days: int, week:
 
 def _train(
     split: fc.Split, config: TrainingConfig
-) -> tuple[fc.BoosterParams, xgb.Booster, dict[str, Any], float]:
-    """Search (if asked) and fit as a production training would: rounds chosen on validation,
-    then refit on train + validation."""
+) -> tuple[fc.BoosterParams, families.Forecaster, dict[str, Any], float]:
+    """Search (if asked) and fit as a production training would: every family fitted on the
+    training days, the best on validation kept and refit on train + validation."""
     started = time.perf_counter()
     search = fc.search(split.train, config.search_trials, config.search_time_limit_s, config.seed)
     params = search.best.params if search.best else fc.BoosterParams()
-    fitted = fc.fit_final(split, params, config.seed)
+    selection = families.select(split, params, config.seed, config.families)
+    wapes = ", ".join(
+        f"{c.family} {c.validation.overall['wape']:.2f} %" for c in selection.candidates
+    )
     train_first, _ = split.window("train")
     _, validation_end = split.window("validation")
     window = {
         "train_start": train_first.date(),
         "train_end": (validation_end - timedelta(hours=1)).date(),
         "validation_start": split.validation_start.date(),
-        "fit_rows": fitted.rows,
-        "rounds": fitted.rounds,
+        "fit_rows": selection.rows,
+        "family": selection.chosen,
+        "validation_wapes": wapes,
+        "rounds": selection.fit.rounds if selection.fit else 0,
     }
-    return params, fitted.booster, window, time.perf_counter() - started
+    return params, selection.forecaster, window, time.perf_counter() - started
 
 
 # Which table of an Evaluation holds the metrics grouped by each key.

@@ -59,6 +59,22 @@ DAILY_SHARE_THRESHOLD = 0.25
 # The segment's level: the mean of the 168 hours before the cut-off. Unlike the model's level
 # (the same hour one and two weeks back) it is one number for the whole day and every weekday.
 LEVEL = "rolling_mean_168h"
+# What the daily report compares: the consumption features that move within a day of a change
+# (yesterday's lags and windows, the week's windows, last week's hour and the two-week mean) and
+# the forecast. The week-old copies (lag_336h, the *_last_week windows) and weekday_naive (a
+# day-type mix of the lags already here) are left out: they would dilute the share of drifted
+# columns with columns that cannot react for a week.
+MONITORED: tuple[str, ...] = (
+    "lag_24h",
+    "lag_48h",
+    "lag_168h",
+    "same_hour_mean_2w",
+    "rolling_mean_24h",
+    "rolling_std_24h",
+    "rolling_mean_168h",
+    "rolling_std_168h",
+    PREDICTION,
+)
 # Consumption quantities, compared relative to LEVEL; any other column is compared as it is.
 RELATIVE_COLUMNS: tuple[str, ...] = (*SCALED, PREDICTION)
 # Hours before a row's target hour that its features read: the hour itself (its day type), the

@@ -13,10 +13,11 @@ onto a neighbouring hour.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
+import numpy as np
 import polars as pl
 
 from mlops_assets.lib.holidays import holiday_mask
@@ -50,6 +51,26 @@ FEATURES: tuple[FeatureSpec, ...] = (
     FeatureSpec("lag_24h", pl.Float64(), "Consumption 24 h before the target hour (kWh)."),
     FeatureSpec("lag_48h", pl.Float64(), "Consumption 48 h before the target hour (kWh)."),
     FeatureSpec("lag_168h", pl.Float64(), "Consumption one week before: same hour last week."),
+    FeatureSpec("lag_336h", pl.Float64(), "Consumption two weeks before: same hour and weekday."),
+    FeatureSpec(
+        "day_type",
+        pl.Int64(),
+        "Day type of the target hour's local date: 0 Monday, 1 Tuesday to Friday, 2 Saturday, "
+        "3 Sunday or holiday.",
+    ),
+    FeatureSpec(
+        "holiday_yesterday", pl.Int64(), "1 if the local date before the target's was a holiday."
+    ),
+    FeatureSpec(
+        "holiday_last_week", pl.Int64(), "1 if the same local weekday a week before was a holiday."
+    ),
+    FeatureSpec(
+        "weekday_naive",
+        pl.Float64(),
+        "Same hour of the newest comparable day: yesterday for Tuesday to Friday after a working "
+        "day, the same weekday last week otherwise (two weeks back when last week's was a "
+        "holiday), the latest Sunday for a holiday.",
+    ),
     FeatureSpec(
         "same_hour_mean_2w",
         pl.Float64(),
@@ -68,6 +89,18 @@ FEATURES: tuple[FeatureSpec, ...] = (
     ),
     FeatureSpec(
         "rolling_std_168h", pl.Float64(), "Std of consumption over the week ending at the cut-off."
+    ),
+    FeatureSpec(
+        "rolling_mean_24h_last_week",
+        pl.Float64(),
+        "Mean consumption of the 24 hours ending a week before the cut-off: the same day type as "
+        "rolling_mean_24h, so their ratio is the day-to-day change of level.",
+    ),
+    FeatureSpec(
+        "rolling_mean_168h_last_week",
+        pl.Float64(),
+        "Mean consumption of the week ending a week before the cut-off: with rolling_mean_168h, "
+        "the week-on-week change of level.",
     ),
     FeatureSpec(
         "temperature_c",
@@ -111,6 +144,19 @@ _HOUR = "_hour"
 _AREA = "price_area"
 
 
+@dataclass(frozen=True)
+class Calendar:
+    """Where the calendar features are read: the local time zone of hours, weekdays and day
+    types, and which local dates are holidays (`None`: none). Danish by default; a series from
+    elsewhere (a benchmark on public load data) brings its own."""
+
+    timezone: str = DANISH_TZ
+    holidays: Callable[[np.ndarray], np.ndarray] | None = holiday_mask
+
+
+DANISH = Calendar()
+
+
 def staged_window(start: datetime, end: datetime) -> tuple[datetime, datetime]:
     """The consumption hours [start - LOOKBACK_HOURS, end) that features of [start, end) read."""
     _hour_index(start, "start")
@@ -124,7 +170,11 @@ def origin_of(day: date) -> datetime:
 
 
 def build_features(
-    consumption: pl.DataFrame, weather: pl.DataFrame, start: datetime, end: datetime
+    consumption: pl.DataFrame,
+    weather: pl.DataFrame,
+    start: datetime,
+    end: datetime,
+    calendar: Calendar = DANISH,
 ) -> pl.DataFrame:
     """Feature rows (FEATURES_SCHEMA) of every staged segment and target hour in [start, end)."""
     first, stop = _hour_index(start, "start"), _hour_index(end, "end")
@@ -173,7 +223,15 @@ def build_features(
             .dt.replace_time_zone("UTC")
             .alias(TIMESTAMP)
             .to_frame(),
-            _calendar(first, n_out).gather(hour_row),
+            _calendar(first, n_out, calendar).gather(hour_row),
+            pl.DataFrame(
+                {
+                    f"holiday_{name}": _calendar(first - hours, n_out, calendar)
+                    .get_column("is_holiday")
+                    .gather(hour_row)
+                    for name, hours in (("yesterday", 24), ("last_week", 168))
+                }
+            ),
             history,
             _weather(weather, areas, first, n_out).gather(
                 area_code.gather(segment_row) * n_out + hour_row
@@ -181,11 +239,16 @@ def build_features(
         ],
         how="horizontal",
     )
-    return frame.select(pl.col(c).cast(t) for c, t in FEATURES_SCHEMA.items())
+    return frame.with_columns(_weekday_naive()).select(
+        pl.col(c).cast(t) for c, t in FEATURES_SCHEMA.items()
+    )
 
 
 def build_daily_features(
-    consumption: pl.DataFrame, weather: pl.DataFrame, days: Sequence[date]
+    consumption: pl.DataFrame,
+    weather: pl.DataFrame,
+    days: Sequence[date],
+    calendar: Calendar = DANISH,
 ) -> dict[date, pl.DataFrame]:
     """Features of each UTC day, each built from its own look-back window and only from what was
     known at the day's origin: consumption before it, forecasts issued at or before it.
@@ -205,7 +268,7 @@ def build_daily_features(
         forecasts = weather.filter(
             pl.col("hour_utc").is_between(_naive(start), _naive(end), closed="left")
         )
-        out[day] = build_features(known, forecasts, start, end)
+        out[day] = build_features(known, forecasts, start, end, calendar)
     return out
 
 
@@ -234,11 +297,43 @@ def _history(label: pl.Series, in_output: pl.Series) -> pl.DataFrame:
 
     # A window ending at the cut-off t - 24 h is the rolling value of grid row t - 24 h.
     return grid.select(
+        *(before(LABEL, days * 24).alias(f"_lag_{days}d") for days in range(1, 8)),
         before(LABEL, CUTOFF_HOURS).alias("lag_24h"),
         before(LABEL, CUTOFF_HOURS + 24).alias("lag_48h"),
         before(LABEL, 168).alias("lag_168h"),
+        before(LABEL, 336).alias("lag_336h"),
         pl.mean_horizontal(before(LABEL, 168), before(LABEL, 336)).alias("same_hour_mean_2w"),
         *(before(name, CUTOFF_HOURS).alias(name) for name in windows),
+        *(
+            before(f"rolling_mean_{hours}h", CUTOFF_HOURS + 168).alias(
+                f"rolling_mean_{hours}h_last_week"
+            )
+            for hours in (24, 168)
+        ),
+    )
+
+
+def _weekday_naive() -> pl.Expr:
+    """The weekday-aware naive forecast from the calendar and the day lags `_lag_<k>d`.
+
+    Tuesday to Friday resemble the working day before them; Monday, the weekend and the day after
+    a holiday resemble the same weekday last week (or two weeks back when that one was a holiday);
+    a holiday resembles the latest Sunday (k = weekday + 1 days back, Monday = 0)."""
+    sunday = pl.coalesce(
+        *(
+            pl.when(pl.col("day_of_week") == days - 1).then(pl.col(f"_lag_{days}d"))
+            for days in range(1, 8)
+        )
+    )
+    return (
+        pl.when(pl.col("is_holiday") == 1)
+        .then(sunday)
+        .when(pl.col("day_of_week").is_between(1, 4) & (pl.col("holiday_yesterday") == 0))
+        .then(pl.col("lag_24h"))
+        .when(pl.col("holiday_last_week") == 0)
+        .then(pl.col("lag_168h"))
+        .otherwise(pl.col("lag_336h"))
+        .alias("weekday_naive")
     )
 
 
@@ -267,25 +362,39 @@ def _segments(staged: pl.DataFrame) -> tuple[pl.DataFrame, pl.Series]:
     return segments, code
 
 
-def _calendar(first: int, n_hours: int) -> pl.DataFrame:
-    """Calendar features of each target hour, on Danish local time."""
+def _calendar(first: int, n_hours: int, calendar: Calendar) -> pl.DataFrame:
+    """Calendar features of each target hour, on the calendar's local time."""
     local = (
         (pl.int_range(first, first + n_hours, dtype=pl.Int64, eager=True) * _US_PER_HOUR)
         .cast(pl.Datetime("us"))
         .dt.replace_time_zone("UTC")
-        .dt.convert_time_zone(DANISH_TZ)
+        .dt.convert_time_zone(calendar.timezone)
     )
-    holiday = holiday_mask(local.dt.date().to_numpy().astype("datetime64[D]"))
+    dates = local.dt.date().to_numpy().astype("datetime64[D]")
+    holiday = calendar.holidays(dates) if calendar.holidays else np.zeros(dates.shape, dtype=bool)
     weekday = local.dt.weekday() - 1
-    return pl.DataFrame(
-        {
-            "hour_of_day": local.dt.hour(),
-            "day_of_week": weekday,
-            "month": local.dt.month(),
-            "is_weekend": weekday >= 5,
-            "is_holiday": holiday,
-        }
-    ).cast(pl.Int64)
+    day_type = (
+        pl.when(pl.lit(pl.Series(holiday)) | (weekday == 6))
+        .then(3)
+        .when(weekday == 5)
+        .then(2)
+        .when(weekday == 0)
+        .then(0)
+        .otherwise(1)
+    )
+    return (
+        pl.DataFrame(
+            {
+                "hour_of_day": local.dt.hour(),
+                "day_of_week": weekday,
+                "month": local.dt.month(),
+                "is_weekend": weekday >= 5,
+                "is_holiday": holiday,
+            }
+        )
+        .with_columns(day_type=day_type)
+        .cast(pl.Int64)
+    )
 
 
 def _weather(weather: pl.DataFrame, areas: pl.Series, first: int, n_hours: int) -> pl.DataFrame:

@@ -110,7 +110,7 @@ def gate_markdown(decision: GateDecision) -> str:
     basis = (
         "the paired test against the champion"
         if decision.champion_test
-        else f"the WAPE margin over the better baseline ({decision.best_baseline}); the test "
+        else f"the WAPE margin over the best baseline ({decision.best_baseline}); the test "
         "against it is for information"
     )
     categories = (
@@ -147,6 +147,12 @@ def markdown_image(figure: Figure, alt: str) -> str:
     return f"![{alt}](data:image/png;base64,{base64.b64encode(png(figure)).decode()})"
 
 
+def candidates_markdown(candidates: pl.DataFrame) -> str:
+    """Every model family of a candidate run, scored on the validation days; the chosen row
+    is the one registered."""
+    return markdown_table(rounded(candidates, 3))
+
+
 def model_card(
     *,
     model_name: str,
@@ -158,6 +164,8 @@ def model_card(
     rows: Mapping[str, int],
     params: BoosterParams,
     seed: int,
+    family: str,
+    candidates: pl.DataFrame,
     best_iteration: int,
     fit_rows: int,
     trials: int,
@@ -176,11 +184,12 @@ def model_card(
     )
     return f"""# Model card: {model_name}{f" v{version}" if version else ""}
 
-**What it is.** An XGBoost regressor forecasting each segment's hourly electricity consumption
+**What it is.** A `{family}` forecaster of each segment's hourly electricity consumption
 (kWh) for the 24 hours of the next UTC day, from features known at 00:00 UTC (consumption at
 or before t - 24 h, calendar, Danish holidays, the newest temperature forecast issued by
-00:00 UTC for the target hour). The booster predicts consumption relative to the segment's
-recent level; scoring multiplies back.
+00:00 UTC for the target hour). It was the best of the model families below on the validation
+window; the learned families predict consumption relative to the segment's recent level and
+scoring multiplies back.
 
 **How and when it forecasts.** The forecast for day D is issued at its origin, D 00:00 UTC,
 as soon as D-1's consumption and D's weather forecast are staged (`batch_predictions`
@@ -200,13 +209,17 @@ training window above are marked `in_sample` and never count toward retraining.
 {parts}
 
 ## Training
-- Search: {trials} trial(s) of time-series cross-validation ({search_stopped_by}); with no
+- Model families, fitted on the training days and compared on the validation days (WAPE); the
+  chosen one is refit on train + validation:
+
+{candidates_markdown(candidates)}
+
+- Search (XGBoost): {trials} trial(s) of time-series cross-validation ({search_stopped_by}); with no
   trial the defaults below are used. Space:
 {space}
-- Chosen hyperparameters: `{params.as_dict()}`; seed {seed}; {best_iteration + 1} rounds,
-  chosen by early stopping on validation MAE. The registered model is then refit with that
-  many rounds on train + validation ({fit_rows:,} rows), so it has seen the newest days before
-  the test window.
+- XGBoost hyperparameters: `{params.as_dict()}`; seed {seed}; {best_iteration + 1} rounds,
+  chosen by early stopping on validation MAE. The registered model is refit on train +
+  validation ({fit_rows:,} rows), so it has seen the newest days before the test window.
 
 ## Test metrics and the gate (held-out window, rows every forecaster can score)
 WAPE = sum |forecast - actual| / sum |actual| (%): one scale-free figure for segments of every
@@ -217,6 +230,6 @@ size, and the one the gate decides on.
 {markdown_table(rounded(per_horizon.select("horizon_hour", "wape", "mae", "mape", "rows"), 3))}
 
 ## Use
-Load with `Registry.load_booster(version)` (XGBoost UBJ, never pickle) and score with
-`mlops_assets.lib.forecasting.predict`, which applies the same design matrix.
+Load with `Registry.load_forecaster(version)` (XGBoost UBJ or JSON coefficients, never pickle)
+and score with its `predict(features)`, which applies the same design as training.
 """

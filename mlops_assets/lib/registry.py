@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     import xgboost as xgb
     from mlflow import MlflowClient
 
+    from mlops_assets.lib import families
+
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 PREVIOUS_CHAMPION = "previous_champion"
@@ -141,9 +143,6 @@ class Registry:
         """One MLflow run: params, metrics, trials, plots, model card, evaluation and the model
         (UBJ, signature, input example); registers a version and gives it the challenger alias."""
         import mlflow
-        import mlflow.xgboost
-        import xgboost as xgb
-        from mlflow.models import infer_signature
 
         experiment_id = self.experiment_id()
         with self._errors("log the training run"):
@@ -173,22 +172,7 @@ class Registry:
                         training.reference.write_parquet(path)
                         mlflow.log_artifact(str(path))
                 mlflow.log_dict(training.evaluation, EVALUATION_FILE)
-                info = mlflow.xgboost.log_model(
-                    training.booster,
-                    name="model",
-                    model_format="ubj",
-                    signature=infer_signature(
-                        training.input_example,
-                        training.booster.predict(xgb.DMatrix(training.input_example)),
-                    ),
-                    input_example=training.input_example,
-                    registered_model_name=self.model_name,
-                    pip_requirements=[
-                        f"xgboost=={xgb.__version__}",
-                        f"mlflow=={mlflow.__version__}",
-                    ],
-                    tags=training.tags,
-                )
+                info = self._log_model(training)
             version = str(info.registered_model_version)
             client = self.client()
             for key, value in training.tags.items():
@@ -196,6 +180,51 @@ class Registry:
             client.update_model_version(self.model_name, version, description=training.model_card)
             client.set_registered_model_alias(self.model_name, CHALLENGER, version)
             return self.version(version)
+
+    def _log_model(self, training: TrainingRecord) -> Any:
+        """The forecaster as the run's model, registered: XGBoost as UBJ through MLflow's xgboost
+        flavour, the JSON families as a model from code (this package's source, never a pickle)
+        with their spec as an artifact. Both carry a signature and an input example."""
+        import mlflow
+        from mlflow.models import infer_signature
+
+        from mlops_assets.lib import families
+        from mlops_assets.lib import forecasting as fc
+
+        forecaster = training.forecaster
+        example = training.input_example
+        if isinstance(forecaster, families.XGBoostForecaster):
+            import mlflow.xgboost
+            import xgboost as xgb
+
+            matrix = pl.DataFrame(
+                fc.design_matrix(example), schema=list(fc.MODEL_FEATURES), orient="row"
+            ).to_pandas()
+            return mlflow.xgboost.log_model(
+                forecaster.booster,
+                name="model",
+                model_format="ubj",
+                signature=infer_signature(matrix, forecaster.booster.predict(xgb.DMatrix(matrix))),
+                input_example=matrix,
+                registered_model_name=self.model_name,
+                pip_requirements=[f"xgboost=={xgb.__version__}", f"mlflow=={mlflow.__version__}"],
+                tags=training.tags,
+            )
+        import mlflow.pyfunc
+
+        features = families.input_example(example)
+        with tempfile.TemporaryDirectory() as tmp:
+            (spec,) = forecaster.save(Path(tmp))
+            return mlflow.pyfunc.log_model(
+                name="model",
+                python_model=str(Path(__file__).with_name("pyfunc_forecaster.py")),
+                artifacts={"forecaster": str(spec)},
+                signature=infer_signature(features.to_pandas(), forecaster.predict(features)),
+                input_example=features.to_pandas(),
+                registered_model_name=self.model_name,
+                pip_requirements=[f"mlflow=={mlflow.__version__}", f"polars=={pl.__version__}"],
+                tags=training.tags,
+            )
 
     def log_backtest(
         self,
@@ -288,6 +317,31 @@ class Registry:
                     "in XGBoost's own format are loaded"
                 )
             return xgb.Booster(model_file=str(files[0]))
+
+    def load_forecaster(self, version: str) -> families.Forecaster:
+        """The version's forecaster in its family's safe format: XGBoost's UBJ, or the JSON spec
+        of the linear and naive families. Nothing is unpickled."""
+        from mlops_assets.lib import families
+
+        tags = self.version(version).tags
+        family = tags.get(families.FAMILY_TAG, families.XGBoostForecaster.family)
+        if family == families.XGBoostForecaster.family:
+            return families.XGBoostForecaster(self.load_booster(version))
+        import mlflow.artifacts
+
+        client = self.client()
+        with self._errors(f"download version {version}"), tempfile.TemporaryDirectory() as tmp:
+            local = mlflow.artifacts.download_artifacts(
+                artifact_uri=client.get_model_version_download_uri(self.model_name, version),
+                dst_path=tmp,
+                tracking_uri=self.tracking_uri,
+            )
+            specs = sorted(Path(local).rglob(families.SPEC_FILE))
+            if not specs:
+                raise RegistryError(
+                    f"version {version} of {self.model_name} ({family}) has no {families.SPEC_FILE}"
+                )
+            return families.load(specs[0].parent)
 
     def run_record(self, run_id: str) -> tuple[dict[str, str], dict[str, float], dict[str, str]]:
         """A run's params, metrics and tags."""
@@ -386,7 +440,7 @@ class TrainingRecord:
     """Everything one training logs to MLflow."""
 
     run_name: str
-    booster: xgb.Booster
+    forecaster: families.Forecaster
     params: Mapping[str, Any]
     metrics: Mapping[str, float]
     tags: dict[str, str]
@@ -397,4 +451,4 @@ class TrainingRecord:
     evaluation: dict[str, Any]
     config: dict[str, Any]
     reference: pl.DataFrame | None
-    input_example: Any  # pandas DataFrame of model features
+    input_example: pl.DataFrame  # a few feature rows (FEATURES_SCHEMA)

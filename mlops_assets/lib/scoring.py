@@ -15,7 +15,7 @@ from mlops_assets.lib.features import ENTITY, LABEL, TIMESTAMP
 from mlops_assets.lib.validation import day_window
 
 if TYPE_CHECKING:
-    import xgboost as xgb
+    from mlops_assets.lib.families import Forecaster
 
 PREDICTION = "prediction_kwh"
 # champion; challenger for shadow predictions; each baseline of forecasting.BASELINES by name
@@ -40,7 +40,7 @@ PREDICTIONS_SCHEMA = {
 class ScoringModel:
     role: str
     version: str
-    booster: xgb.Booster
+    forecaster: Forecaster
 
 
 def day_entities(segments: Sequence[str], day: date) -> pl.DataFrame:
@@ -69,7 +69,7 @@ def score_day(
     issued = issued_at or datetime.now(UTC)
     keys = fc.with_horizon(features).select(ENTITY, TIMESTAMP, fc.HORIZON)
     forecasts = [
-        (model.role, model.version, fc.predict(model.booster, features)) for model in models
+        (model.role, model.version, model.forecaster.predict(features)) for model in models
     ] + [
         (name, BASELINE_VERSION, features.get_column(column).to_numpy())
         for name, column in fc.BASELINES.items()

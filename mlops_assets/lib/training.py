@@ -13,12 +13,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import polars as pl
 
 from mlops_assets.feature_repo.offline import FEATURE_VIEW
 from mlops_assets.feature_repo.repo import FEATURE_SERVICE, OWNER
+from mlops_assets.lib import families
 from mlops_assets.lib import forecasting as fc
 from mlops_assets.lib import model_report as report
 from mlops_assets.lib.registry import CHAMPION, Registry, RegistryError, TrainingRecord
@@ -29,7 +29,8 @@ _LIB = Path(__file__).resolve().parent
 # The code that decides what a model is: a change here is a new model, and the version says so.
 CODE_VERSION = hashlib.sha256(
     b"".join(
-        (_LIB / name).read_bytes() for name in ("features.py", "forecasting.py", "training.py")
+        (_LIB / name).read_bytes()
+        for name in ("features.py", "forecasting.py", "families.py", "training.py")
     )
 ).hexdigest()[:12]
 
@@ -40,14 +41,20 @@ class TrainingDataError(ValueError):
 
 @dataclass(frozen=True)
 class TrainingConfig:
-    """The split, the search budget (0 trials: the default configuration) and the seed. The test
-    window is at least a week (`forecasting.MIN_TEST_DAYS`) so the gate sees every weekday."""
+    """The split, the model families, the search budget (0 trials: the default configuration)
+    and the seed. The test window is at least a week (`forecasting.MIN_TEST_DAYS`) so the gate
+    sees every weekday; so is the validation window, on which the families are compared and
+    XGBoost's rounds are chosen."""
 
-    validation_days: int = 2
+    validation_days: int = 7
     test_days: int = 7
     search_trials: int = 0
     search_time_limit_s: float = 300.0
     seed: int = 7
+    families: tuple[str, ...] = families.FAMILIES
+    # The training set spans every staged day up to this many (the newest ones): a longer
+    # history teaches more seasons, a cap bounds the cost as the lake grows.
+    max_training_days: int = 365
 
 
 @dataclass
@@ -55,15 +62,17 @@ class CandidateResult:
     version: str
     run_id: str
     candidate: fc.Evaluation
-    baseline: fc.Evaluation  # the better of the baselines on the test window
+    baseline: fc.Evaluation  # the best of the baselines on the test window
     champion: fc.Evaluation | None
     champion_version: str | None
     decision: fc.GateDecision
     window: tuple[date, date]
     data_version: str
     rows: dict[str, int]
-    best_iteration: int  # chosen on validation; the registered model has best_iteration + 1
+    best_iteration: int  # xgboost's, chosen on validation; its refit has best_iteration + 1
     trials: int
+    family: str  # the family registered: the best on the validation window
+    candidates: pl.DataFrame  # every family's validation score (families.Selection.table)
     seconds: float
     forecast_markdown: str
 
@@ -116,16 +125,15 @@ def train_candidate(
         on_trial=lambda t: log(f"trial {t.number}: cv MAE {t.cv_mae:.2f} in {t.seconds:.1f}s"),
     )
     params = search.best.params if search.best else fc.BoosterParams()
-    fitted = fc.fit_final(split, params, config.seed)
-    log(
-        f"fit: {fitted.rounds} rounds chosen on validation, refit on train + validation "
-        f"({fitted.rows:,} rows) in {fitted.seconds:.1f}s"
-    )
+    selection = families.select(split, params, config.seed, config.families, log=log)
+    chosen = selection.forecaster
+    xgb_fit = selection.fit
+    best_iteration = xgb_fit.best_iteration if xgb_fit else 0
 
-    predictions = {"candidate": fc.predict(fitted.booster, split.test)}
+    predictions = {"candidate": chosen.predict(split.test)}
     champion = registry.by_alias(CHAMPION)
     if champion is not None:
-        predictions["champion"] = fc.predict(registry.load_booster(champion.version), split.test)
+        predictions["champion"] = registry.load_forecaster(champion.version).predict(split.test)
     evaluations = fc.evaluate_all(split.test, predictions)
     decision = fc.gate(
         evaluations["candidate"],
@@ -151,6 +159,7 @@ def train_candidate(
         GATE_TAG: "passed" if decision.passed else "failed",
         "gate_decided_by": decision.decided_by,
         "best_baseline": decision.best_baseline,
+        families.FAMILY_TAG: selection.chosen,
     }
     scored = fc.comparable_rows(
         split.test.with_columns(
@@ -164,7 +173,12 @@ def train_candidate(
     if "champion" in predictions:
         columns["champion"] = "pred_champion"
     forecast = report.forecast_vs_actual(scored, columns)
-    importance = fc.feature_importance(fitted.booster)
+    importance = (
+        fc.feature_importance(chosen.booster)
+        if isinstance(chosen, families.XGBoostForecaster)
+        else None
+    )
+    candidates = selection.table()
     card = report.model_card(
         model_name=registry.model_name,
         version=None,
@@ -175,8 +189,10 @@ def train_candidate(
         rows=rows,
         params=params,
         seed=config.seed,
-        best_iteration=fitted.best_iteration,
-        fit_rows=fitted.rows,
+        family=chosen.describe(),
+        candidates=candidates,
+        best_iteration=best_iteration,
+        fit_rows=selection.rows,
         trials=len(search.trials),
         search_stopped_by=search.stopped_by,
         search_space=fc.SEARCH_SPACE,
@@ -190,26 +206,28 @@ def train_candidate(
         "seed": config.seed,
         "validation_days": config.validation_days,
         "test_days": config.test_days,
+        "families": list(config.families),
         "window": [window[0].isoformat(), (window[1] + timedelta(days=1)).isoformat()],
         "training_set_version": version_of_data,
         "code_version": CODE_VERSION,
     }
     metrics = {
         **{f"test_{k}": v for k, v in evaluations["candidate"].overall.items() if k != "rows"},
-        **{f"seasonal_naive_{k}": v for k, v in evaluations["seasonal_naive"].overall.items()},
+        **{f"{name}_{k}": v for name in fc.BASELINES for k, v in evaluations[name].overall.items()},
         **{
-            f"same_hour_yesterday_{k}": v
-            for k, v in evaluations["same_hour_yesterday"].overall.items()
+            f"validation_{k}_{c.family}": c.validation.overall[k]
+            for c in selection.candidates
+            for k in ("wape", "mape", "mae")
         },
         **(
             {f"champion_{k}": v for k, v in evaluations["champion"].overall.items()}
             if "champion" in evaluations
             else {}
         ),
-        "best_iteration": float(fitted.best_iteration),
-        "refit_rounds": float(fitted.rounds),
-        "refit_rows": float(fitted.rows),
-        "fit_seconds": fitted.seconds,
+        "best_iteration": float(best_iteration),
+        **({"refit_rounds": float(best_iteration + 1)} if xgb_fit else {}),
+        "refit_rows": float(selection.rows),
+        "fit_seconds": selection.seconds,
         **{f"{part}_rows": float(n) for part, n in rows.items()},
         "gate_passed": float(decision.passed),
         "gate_dm_statistic": decision.test.statistic,
@@ -226,7 +244,7 @@ def train_candidate(
     sample = split.test.head(5)
     record = TrainingRecord(
         run_name=f"candidate {window[1]}",
-        booster=fitted.booster,
+        forecaster=chosen,
         params={
             **params.as_dict(),
             "seed": config.seed,
@@ -235,21 +253,32 @@ def train_candidate(
             "search_trials": config.search_trials,
             "search_time_limit_s": config.search_time_limit_s,
             "level": f"{fc.LEVEL} (fallback {fc.LEVEL_FALLBACK})",
+            "families": ",".join(config.families),
+            "model_family": selection.chosen,
         },
         metrics=metrics,
         tags=tags,
-        curve=fitted.curve,
+        curve=xgb_fit.curve if xgb_fit else {"train": [], "validation": []},
         tables={
             "trials": search.table().to_pandas() if search.trials else None,
             "per_segment": evaluations["candidate"].per_segment.to_pandas(),
             "per_horizon": evaluations["candidate"].per_horizon.to_pandas(),
             "comparison": decision.comparison.to_pandas(),
             "category_comparison": decision.categories.to_pandas(),
-            "feature_importance": importance.to_pandas(),
+            "feature_importance": importance.to_pandas() if importance is not None else None,
+            "candidates": candidates.to_pandas(),
         },
         figures={
-            "learning_curve": report.learning_curve(fitted.curve, fitted.best_iteration),
-            "feature_importance": report.importance(importance),
+            **(
+                {"learning_curve": report.learning_curve(xgb_fit.curve, xgb_fit.best_iteration)}
+                if xgb_fit
+                else {}
+            ),
+            **(
+                {"feature_importance": report.importance(importance)}
+                if importance is not None
+                else {}
+            ),
             "forecast_vs_actual": forecast,
             "error_by_segment": report.error_by_segment(
                 evaluations["candidate"], evaluations[decision.best_baseline]
@@ -270,14 +299,11 @@ def train_candidate(
                 "categories": decision.categories.to_dicts(),
             },
             "evaluations": {k: v.to_json() for k, v in evaluations.items()},
+            "candidates": candidates.to_dicts(),
         },
         config=training_config,
-        reference=reference_sample(
-            pl.concat([split.train, split.validation]), fitted.booster, config.seed
-        ),
-        input_example=pl.DataFrame(
-            fc.design_matrix(sample), schema=list(fc.MODEL_FEATURES), orient="row"
-        ).to_pandas(),
+        reference=reference_sample(pl.concat([split.train, split.validation]), chosen, config.seed),
+        input_example=sample,
     )
     info = registry.log_training(record)
     log(f"registered {registry.model_name} v{info.version} as challenger (run {info.run_id})")
@@ -292,8 +318,10 @@ def train_candidate(
         window=window,
         data_version=version_of_data,
         rows=rows,
-        best_iteration=fitted.best_iteration,
+        best_iteration=best_iteration,
         trials=len(search.trials),
+        family=selection.chosen,
+        candidates=candidates,
         seconds=time.perf_counter() - started,
         forecast_markdown=report.markdown_image(forecast, "forecast vs actual"),
     )
@@ -302,14 +330,16 @@ def train_candidate(
 REFERENCE_ROWS = 50_000
 
 
-def reference_sample(fitted_on: pl.DataFrame, booster: Any, seed: int) -> pl.DataFrame:
+def reference_sample(
+    fitted_on: pl.DataFrame, forecaster: families.Forecaster, seed: int
+) -> pl.DataFrame:
     """Up to 50k rows the model was fitted on, with its own predictions: the drift reference."""
     sample = (
         fitted_on.sample(min(fitted_on.height, REFERENCE_ROWS), seed=seed)
         if fitted_on.height
         else fitted_on
     )
-    return sample.with_columns(pl.Series("prediction", fc.predict(booster, sample)))
+    return sample.with_columns(pl.Series("prediction", forecaster.predict(sample)))
 
 
 @dataclass(frozen=True)
@@ -356,8 +386,9 @@ def reproduce(
             f"version {version} cannot be refit by this code ({error}); check out the commit "
             f"that trained it ({tags.get('git_commit')}) to reproduce it"
         ) from error
-    fitted = fc.fit_final(split, fc.BoosterParams(**config["booster"]), config["seed"])
-    evaluation = fc.evaluate_all(split.test, {"candidate": fc.predict(fitted.booster, split.test)})
+    family = tags.get(families.FAMILY_TAG, "xgboost")
+    refit = families.select(split, fc.BoosterParams(**config["booster"]), config["seed"], [family])
+    evaluation = fc.evaluate_all(split.test, {"candidate": refit.forecaster.predict(split.test)})
     # Versions trained before WAPE existed logged the others only.
     names = [name for name in fc.METRICS if f"test_{name}" in logged_metrics]
     if not names:

@@ -44,8 +44,17 @@ def days_present(warehouse: Path, table: str, days: Sequence[date]) -> set[date]
 
 def newest_day(warehouse: Path, table: str) -> date:
     """The newest partition day staged in `table`."""
+    return _day(warehouse, table, "max")
+
+
+def oldest_day(warehouse: Path, table: str) -> date:
+    """The oldest partition day staged in `table`."""
+    return _day(warehouse, table, "min")
+
+
+def _day(warehouse: Path, table: str, which: str) -> date:
     with duckdb.connect(str(_existing(warehouse)), read_only=True) as con:
-        row = con.execute(f"select max(partition_day) from {table}").fetchone()
+        row = con.execute(f"select {which}(partition_day) from {table}").fetchone()
     if row is None or row[0] is None:
         raise MissingUpstreamError(f"{table} is empty: materialize the staging assets first")
     return row[0]

@@ -118,11 +118,12 @@ def test_training_set_joins_labels_with_their_features(
 ) -> None:
     settings, result = pipeline
     frame = pl.read_parquet(settings.feature_store_dir / "training_sets" / "training_set.parquet")
-    # Default window: 28 days ending after the newest staged day, so all 17 labelled days are in
-    # it; the first has no forecast day before it, so its rows carry no features.
-    assert frame.height == 17 * 24 * SEGMENTS
-    first_day = frame.filter(pl.col(TIMESTAMP).dt.date() == FIRST)
-    assert first_day.get_column("lag_24h").null_count() == first_day.height
+    # Default window: every staged day that has a staged day before it (its features need D-1),
+    # up to the newest: 16 of the 17 days.
+    assert frame.height == 16 * 24 * SEGMENTS
+    days = frame.get_column(TIMESTAMP).dt.date()
+    assert days.min() == FIRST + timedelta(days=1) and days.max() == LAST
+    assert frame.filter(days == FIRST + timedelta(days=1)).get_column("lag_24h").null_count() == 0
     assert {ENTITY, TIMESTAMP, LABEL, *FEATURE_NAMES} <= set(frame.columns)
     sample = frame.filter(pl.col(TIMESTAMP).dt.date() == LAST).sort(ENTITY, TIMESTAMP)
     stored = pl.read_parquet(

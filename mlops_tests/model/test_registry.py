@@ -3,6 +3,7 @@ the challenger/champion/previous_champion aliases, rollback, reproduction and ou
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,8 +12,9 @@ import numpy as np
 import polars as pl
 import pytest
 
+from mlops_assets.lib import families, training
 from mlops_assets.lib import forecasting as fc
-from mlops_assets.lib import training
+from mlops_assets.lib.features import FEATURE_NAMES
 from mlops_assets.lib.registry import (
     CHALLENGER,
     CHAMPION,
@@ -23,7 +25,9 @@ from mlops_assets.lib.registry import (
 )
 from mlops_tests.unit.test_forecasting import training_frame
 
-CONFIG = training.TrainingConfig(validation_days=2, test_days=7, seed=7)
+# XGBoost alone, so the booster-specific checks below always have a booster to check; the JSON
+# families have a test of their own.
+CONFIG = training.TrainingConfig(validation_days=2, test_days=7, seed=7, families=("xgboost",))
 LENIENT = fc.GatePolicy(baseline_margin=0.0, significance=0.05, category_tolerance=1.0)
 
 
@@ -101,7 +105,8 @@ def test_the_run_holds_plots_tables_card_and_evaluation(
     card = client.download_artifacts(first.run_id, "model_card.md")
     text = Path(card).read_text()
     assert "Model card: forecaster" in text and "seasonal_naive" in text
-    assert "refit with that" in text and "Diebold-Mariano" in text
+    assert "refit on train +" in text and "Diebold-Mariano" in text
+    assert "| xgboost |" in text  # the families' validation table
     assert f"p-value {first.decision.test.p_value:.4f} over 7 days" in text
     evaluation = registry.evaluation(first.run_id)
     gate = evaluation["gate"]
@@ -112,12 +117,13 @@ def test_the_run_holds_plots_tables_card_and_evaluation(
         "significance": 0.05,
         "category_tolerance": 1.0,
     }
-    assert [row["forecaster"] for row in gate["comparison"]] == [
-        "candidate",
-        "seasonal_naive",
-        "same_hour_yesterday",
-    ]
-    assert set(evaluation["evaluations"]) == {"candidate", "seasonal_naive", "same_hour_yesterday"}
+    assert [row["forecaster"] for row in gate["comparison"]] == ["candidate", *fc.BASELINES]
+    assert set(evaluation["evaluations"]) == {"candidate", *fc.BASELINES}
+    # Every family was fitted and scored on the validation days; the chosen one is registered.
+    candidates = {row["family"]: row for row in evaluation["candidates"]}
+    assert set(candidates) == set(CONFIG.families)
+    assert [f for f, row in candidates.items() if row["chosen"]] == [first.family]
+    assert registry.version(first.version).tags[families.FAMILY_TAG] == first.family
     again = fc.Evaluation.from_json(evaluation["evaluations"]["candidate"])
     assert again.per_day.height == 7 and again.overall == first.candidate.overall
     history = client.get_metric_history(first.run_id, "curve_validation_mae")
@@ -137,6 +143,47 @@ def test_the_model_is_stored_as_ubj_and_loads_without_pickle(
     predicted = fc.predict(booster, split.test)
     evaluated = fc.evaluate_all(split.test, {"candidate": predicted})["candidate"]
     assert evaluated.overall["mae"] == pytest.approx(first.candidate.overall["mae"], abs=1e-9)
+
+
+def test_the_json_families_compete_register_and_load_without_pickle(
+    workdir: Path, tmp_path: Path
+) -> None:
+    import mlflow.pyfunc
+
+    registry = Registry(
+        tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}",
+        artifact_location=(tmp_path / "artifacts").as_uri(),
+        experiment="json-families",
+        model_name="forecaster",
+    )
+    config = dataclasses.replace(CONFIG, families=("ridge", "weekday_naive"))
+    result = training.train_candidate(
+        training_set_path=workdir / "training_set.parquet",
+        registry=registry,
+        config=config,
+        gate_policy=LENIENT,
+        lineage={"dagster_run_id": "test-run"},
+        log=lambda _: None,
+    )
+    table = result.candidates
+    assert table.get_column("family").to_list() == ["ridge", "weekday_naive"]
+    best = table.sort("validation_wape").item(0, "family")
+    assert result.family == best and table.filter(pl.col("chosen")).item(0, "family") == best
+    model_dir = next((tmp_path / "artifacts").rglob("MLmodel")).parent
+    files = {p.name for p in model_dir.rglob("*") if p.is_file()}
+    assert families.SPEC_FILE in files
+    assert not [f for f in files if f.endswith((".pkl", ".pickle", ".cloudpickle"))]
+    loaded = registry.load_forecaster(result.version)
+    assert loaded.family == best
+    split = fc.time_split(pl.read_parquet(workdir / "training_set.parquet"), 2, 7)
+    evaluated = fc.evaluate_all(split.test, {"candidate": loaded.predict(split.test)})["candidate"]
+    assert evaluated.overall["mae"] == pytest.approx(result.candidate.overall["mae"], abs=1e-9)
+    # MLflow's own loader runs the model-from-code file on the JSON spec: the same forecasts.
+    uri = f"models:/forecaster/{result.version}"
+    mlflow.set_tracking_uri(registry.tracking_uri)
+    rows = split.test.select(FEATURE_NAMES).head(24)
+    served = mlflow.pyfunc.load_model(uri).predict(rows.to_pandas())
+    assert np.allclose(np.asarray(served, dtype=float), loaded.predict(rows), equal_nan=True)
 
 
 def test_promotion_keeps_the_previous_champion_and_rollback_restores_it(

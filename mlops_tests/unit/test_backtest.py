@@ -91,7 +91,7 @@ def test_the_tables_hold_weeks_horizon_hours_and_categories_with_wape_first(
     frame: pl.DataFrame, weekly: bt.BacktestResult
 ) -> None:
     forecasters = list(bt.FORECASTERS)
-    assert forecasters == ["model", "seasonal_naive", "same_hour_yesterday"]
+    assert forecasters == ["model", *fc.BASELINES]
     assert weekly.by_week.columns[:5] == ["week", "forecaster", "wape", "mape", "mae"]
     assert weekly.by_week.height == WEEKS * len(forecasters)
     assert weekly.by_horizon.get_column("horizon_hour").unique().sort().to_list() == list(

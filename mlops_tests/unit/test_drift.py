@@ -11,7 +11,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from mlops_assets.lib import forecasting as fc
+from mlops_assets.lib import scenario
 from mlops_assets.lib.drift import (
     DAILY_COLUMN_THRESHOLD,
     DAILY_METHOD,
@@ -24,10 +24,13 @@ from mlops_assets.lib.drift import (
     reads_holiday,
     sample,
 )
+from mlops_assets.lib.drift import (
+    MONITORED as MONITORED_COLUMNS,
+)
+from mlops_assets.lib.families import Forecaster
 from mlops_assets.lib.features import (
     ENTITY,
     FEATURES,
-    LABEL,
     LOOKBACK_HOURS,
     TIMESTAMP,
     build_daily_features,
@@ -37,10 +40,8 @@ from mlops_assets.lib.generator import (
     Drift,
     GeneratorConfig,
     generate_consumption,
-    generate_weather_forecast,
 )
-from mlops_assets.lib.staging import stage_consumption, stage_weather_forecast
-from mlops_assets.lib.training import TrainingConfig, reference_sample
+from mlops_assets.lib.staging import stage_consumption
 from mlops_assets.lib.triggers import drift_trigger
 from mlops_assets.settings import MonitoringPolicy
 
@@ -188,7 +189,7 @@ def test_non_numeric_column_is_refused(reference: pl.DataFrame) -> None:
 
 # --- like for like: day type, level, holidays ----------------------------------------------------
 
-MONITORED = [*fc.SCALED, PREDICTION]  # as the drift_report asset
+MONITORED = list(MONITORED_COLUMNS)  # as the drift_report asset
 
 
 def calendar_frame(first: date, days: int, segments: int, seed: int) -> pl.DataFrame:
@@ -295,14 +296,8 @@ UNDRIFTED_DAYS = 14
 SHIFT_START = date(2024, 3, 16)  # a Saturday: its first two reports fall on Sunday and Monday
 
 
-def _utc(day: date) -> datetime:
-    return datetime(day.year, day.month, day.day, tzinfo=UTC)
-
-
-def _forecast(booster: Any, features: pl.DataFrame) -> pl.DataFrame:
-    predicted = features.with_columns(
-        pl.Series(PREDICTION, fc.predict(booster, features)).fill_nan(None)
-    )
+def _forecast(model: Forecaster, features: pl.DataFrame) -> pl.DataFrame:
+    predicted = features.with_columns(pl.Series(PREDICTION, model.predict(features)).fill_nan(None))
     return predicted.drop_nulls(MONITORED)
 
 
@@ -313,28 +308,15 @@ def generated() -> dict[str, Any]:
     config = GeneratorConfig(n_consumer_types=38)
     training = [TRAINING_START + timedelta(days=i) for i in range(TRAINING_DAYS)]
     monitored = [training[-1] + timedelta(days=i + 1) for i in range(UNDRIFTED_DAYS)]
-    end = _utc(SHIFT_START) + timedelta(days=3)
-    weather = stage_weather_forecast(generate_weather_forecast(_utc(training[0]), end, config))
-    consumption = stage_consumption(
-        generate_consumption(_utc(training[0]) - timedelta(hours=LOOKBACK_HOURS), end, config)
-    )
-    features = build_daily_features(consumption, weather, training + monitored)
-    labels = consumption.select(
-        pl.col("segment_id").alias(ENTITY),
-        pl.col("hour_utc").dt.replace_time_zone("UTC").alias(TIMESTAMP),
-        pl.col(LABEL),
-    )
-    frame = pl.concat([features[d] for d in training]).join(labels, on=[ENTITY, TIMESTAMP])
-    defaults = TrainingConfig()
-    split = fc.time_split(frame, defaults.validation_days, defaults.test_days)
-    booster = fc.fit_final(split, fc.BoosterParams(), defaults.seed).booster
-    reference = reference_sample(pl.concat([split.train, split.validation]), booster, defaults.seed)
+    shifted = [SHIFT_START + timedelta(days=k) for k in (1, 2)]
+    history = scenario.generate(config, sorted({*training, *monitored, *shifted}))
+    model, reference = scenario.train_like_production(history.labelled(training))
     return {
         "config": config,
-        "weather": weather,
-        "booster": booster,
+        "weather": history.weather,
+        "model": model,
         "reference": reference,
-        "days": {day: _forecast(booster, features[day]) for day in monitored},
+        "days": {day: _forecast(model, history.features[day]) for day in monitored},
     }
 
 
@@ -380,13 +362,13 @@ def test_a_level_shift_of_a_third_of_the_segments_retrains_within_two_days(
         drift=(Drift(start=SHIFT_START, consumer_types=tuple(codes[::3]), level_shift=0.3),),
     )
     after = [SHIFT_START + timedelta(days=k) for k in (1, 2)]
-    end = _utc(after[-1]) + timedelta(days=1)
+    end = scenario.utc(after[-1]) + timedelta(days=1)
     consumption = stage_consumption(
-        generate_consumption(_utc(after[0]) - timedelta(hours=LOOKBACK_HOURS), end, shifted)
+        generate_consumption(scenario.utc(after[0]) - timedelta(hours=LOOKBACK_HOURS), end, shifted)
     )
     features = build_daily_features(consumption, generated["weather"], after)
     verdicts = [
-        _retrains(generated["reference"], _forecast(generated["booster"], features[d]), d)
+        _retrains(generated["reference"], _forecast(generated["model"], features[d]), d)
         for d in after
     ]
     assert any(fires for fires, _ in verdicts), [why for _, why in verdicts]

@@ -96,11 +96,17 @@ def test_missing_columns_are_named(frame: pl.DataFrame) -> None:
 
 
 def test_design_matrix_scales_consumption_by_the_level(frame: pl.DataFrame) -> None:
-    row = frame.filter(pl.col("same_hour_mean_2w").is_not_null()).head(1)
+    row = frame.filter(pl.col(fc.LEVEL).is_not_null(), pl.col("lag_336h").is_not_null()).head(1)
     matrix = fc.design_matrix(row)
     column = {name: i for i, name in enumerate(fc.MODEL_FEATURES)}
-    level = row.item(0, "same_hour_mean_2w")
+    level = row.item(0, fc.LEVEL)
     assert matrix[0, column["lag_24h"]] == pytest.approx(row.item(0, "lag_24h") / level, rel=1e-6)
+    assert matrix[0, column["lag_336h"]] == pytest.approx(row.item(0, "lag_336h") / level, rel=1e-6)
+    change = row.item(0, "rolling_mean_24h") / row.item(0, "rolling_mean_24h_last_week")
+    assert matrix[0, column["day_on_day_last_week"]] == pytest.approx(change, rel=1e-6)
+    assert matrix[0, column["lag_168h_level_adjusted"]] == pytest.approx(
+        row.item(0, "lag_168h") * change / level, rel=1e-6
+    )
     assert matrix[0, column["temperature_c"]] == pytest.approx(row.item(0, "temperature_c"))
     assert matrix[0, column["price_area"]] == float(row.item(0, "price_area")[-1])
     assert matrix[0, column["log10_level"]] == pytest.approx(np.log10(level), rel=1e-6)
@@ -111,8 +117,8 @@ def test_nulls_become_nan_and_rows_without_level_predict_nan(fitted: fc.FitResul
         training_frame(days=1)
         .head(3)
         .with_columns(
-            pl.lit(None, pl.Float64).alias("same_hour_mean_2w"),
-            pl.lit(None, pl.Float64).alias("lag_168h"),
+            pl.lit(None, pl.Float64).alias(fc.LEVEL),
+            pl.lit(None, pl.Float64).alias(fc.LEVEL_FALLBACK),
         )
     )
     assert np.isnan(fc.design_matrix(frame)[:, list(fc.MODEL_FEATURES).index("lag_168h")]).all()
@@ -375,16 +381,21 @@ def test_without_a_champion_the_margin_over_the_better_baseline_decides(
 ) -> None:
     good = _gate(test_rows, _noisy(test_rows, seed=3, noise=0.02, shared=0.015), None)
     assert good.passed and good.decided_by == "baseline_margin"
-    assert good.best_baseline == "seasonal_naive"  # the better of the two on this window
-    assert good.test.against == "seasonal_naive" and good.test.p_value < 0.05
+    rows = fc.comparable_rows(test_rows)
+    wapes = {
+        name: float(
+            (rows.get_column(column) - rows.get_column(LABEL)).abs().sum()
+            / rows.get_column(LABEL).abs().sum()
+        )
+        for name, column in fc.BASELINES.items()
+    }
+    best = min(wapes, key=wapes.__getitem__)
+    assert good.best_baseline == best  # the best of the three baselines on this window
+    assert good.test.against == best and good.test.p_value < 0.05
     assert "no champion yet" in good.reasons[-1] and "for information" in good.reasons[-1]
-    assert good.comparison.get_column("forecaster").to_list() == [
-        "candidate",
-        "seasonal_naive",
-        "same_hour_yesterday",
-    ]
+    assert good.comparison.get_column("forecaster").to_list() == ["candidate", *fc.BASELINES]
     assert good.categories.is_empty()
-    # Last week's values themselves are within the margin of the baseline: refused.
-    naive = test_rows.get_column("lag_168h").to_numpy().astype(float)
-    copy = _gate(test_rows, naive * 0.995, None)
+    # The best baseline's own values are within its margin: refused.
+    naive = test_rows.get_column(fc.BASELINES[best]).to_numpy().astype(float)
+    copy = _gate(test_rows, naive, None)
     assert not copy.passed and copy.reasons[0].startswith("FAIL: candidate WAPE")

@@ -14,7 +14,11 @@ from mlops_assets.defs.partitions import (
     daily_partitions,
     forecast_partitions,
 )
-from mlops_assets.defs.resources import FeatureStoreResource, WarehouseResource
+from mlops_assets.defs.resources import (
+    FeatureStoreResource,
+    ModelPolicyResource,
+    WarehouseResource,
+)
 from mlops_assets.feature_repo.repo import OWNER, repo_fingerprint
 from mlops_assets.lib import features as features_module
 from mlops_assets.lib import warehouse as staged
@@ -179,9 +183,10 @@ def online_features(
 
 
 class TrainingSetConfig(dg.Config):
-    """Which target hours the training set covers."""
+    """Which target hours the training set covers: `days` before `end_date`, or with days = 0
+    every staged day that has a day before it, capped at the newest MLOPS_TRAINING_MAX_DAYS."""
 
-    days: int = 28
+    days: int = 0
     end_date: str = ""  # YYYY-MM-DD, exclusive; empty = the day after the newest staged data
 
 
@@ -200,10 +205,15 @@ def training_set(
     config: TrainingSetConfig,
     warehouse: WarehouseResource,
     feature_store: FeatureStoreResource,
+    model_policy: ModelPolicyResource,
 ) -> dg.MaterializeResult:
     db = Path(warehouse.path)
     end = _training_end(db, config.end_date)
-    start = end - timedelta(days=config.days)
+    start = _training_start(db, end, config.days, model_policy.max_training_days)
+    context.log.info(
+        f"training window [{start:%Y-%m-%d}, {end:%Y-%m-%d}): {(end - start).days} day(s)"
+        + ("" if config.days else f" (every staged day, at most {model_policy.max_training_days})")
+    )
     started = time.monotonic()
     frame = feature_store.training_set(db, start, end)
     took = time.monotonic() - started
@@ -231,6 +241,16 @@ def _newest_issue(weather: pl.DataFrame, days: list[date]) -> str:
     origin = features_module.origin_of(days[-1]).replace(tzinfo=None)
     used = weather.filter(pl.col("issue_utc") <= origin).get_column("issue_utc")
     return f"{used.max()} UTC" if used.len() else "none: no forecast issued by the origin"
+
+
+def _training_start(db: Path, end: datetime, days: int, max_days: int) -> datetime:
+    """`days` before `end`; with 0, from the first staged day that has a staged day before it
+    (its features need D-1), but never more than `max_days` before `end`."""
+    if days > 0:
+        return end - timedelta(days=days)
+    first = staged.oldest_day(db, staged.STAGED_CONSUMPTION) + timedelta(days=1)
+    oldest = datetime(first.year, first.month, first.day, tzinfo=UTC)
+    return max(oldest, end - timedelta(days=max_days))
 
 
 def _training_end(db: Path, end_date: str) -> datetime:

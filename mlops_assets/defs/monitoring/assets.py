@@ -21,19 +21,18 @@ from mlops_assets.defs.resources import (
     WarehouseResource,
 )
 from mlops_assets.feature_repo.repo import OWNER
-from mlops_assets.lib import scoring
+from mlops_assets.lib import drift, scoring
 from mlops_assets.lib import warehouse as staged
 from mlops_assets.lib.features import ENTITY, LABEL, TIMESTAMP
-from mlops_assets.lib.forecasting import SCALED
 from mlops_assets.lib.markdown import markdown_table
 from mlops_assets.lib.registry import CHAMPION, RegistryError, RegistryUnavailable
 from mlops_assets.lib.validation import day_window
 
 PERFORMANCE_TABLE = "prediction_performance"
-# The consumption-derived inputs (those the model scales by the level) and the forecast itself.
-# Calendar features are functions of the date and always "drift" for a single day against weeks
-# of reference; weather is exogenous.
-MONITORED = [*SCALED, "prediction"]
+# Consumption-derived inputs and the forecast itself (lib/drift.py says which). Calendar
+# features are functions of the date and always "drift" for a single day against weeks of
+# reference; weather is exogenous.
+MONITORED = list(drift.MONITORED)
 
 
 def per_partition(

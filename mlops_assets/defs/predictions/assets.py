@@ -37,12 +37,14 @@ def _models(registry: Registry) -> list[scoring.ScoringModel]:
             allow_retries=False,
         )
     models = [
-        scoring.ScoringModel("champion", champion.version, registry.load_booster(champion.version))
+        scoring.ScoringModel(
+            "champion", champion.version, registry.load_forecaster(champion.version)
+        )
     ]
     challenger = registry.by_alias(CHALLENGER)
     if challenger is not None and challenger.version != champion.version:
-        booster = registry.load_booster(challenger.version)
-        models.append(scoring.ScoringModel("challenger", challenger.version, booster))
+        forecaster = registry.load_forecaster(challenger.version)
+        models.append(scoring.ScoringModel("challenger", challenger.version, forecaster))
     return models
 
 
