@@ -5,10 +5,14 @@ value it uses was known then. The feature row of target hour `t` uses consumptio
 before `t - 24 h` only (for each of D's hours that is an hour of D-1 or earlier, complete by the
 origin), and the temperature of `t` from the newest weather forecast issued at or before the
 origin, never the observed temperature. Training rows are built the same way, so training sees
-exactly the inputs serving has. So lags are 24, 48 and 168 h; rolling windows end at the cut-off
-(hours t-47..t-24 and t-191..t-24) and need at least half their hours observed. Lags count clock
-hours on a complete hourly grid per segment: a missing hour yields a null, it never shifts a lag
-onto a neighbouring hour.
+exactly the inputs serving has. So lags are 24, 48, 168 and 336 h; rolling windows end at the
+cut-off (hours t-47..t-24 and t-191..t-24), or a week before it, and need at least half their
+hours observed. Lags count clock hours on a complete hourly grid per segment: a missing hour
+yields a null, it never shifts a lag onto a neighbouring hour.
+
+Load curves follow the kind of day: `day_type` (Monday, Tuesday-Friday, Saturday, Sunday or
+holiday) and `weekday_naive`, the same hour of the newest comparable day, carry that into the
+features; the calendar is Danish unless a `Calendar` says otherwise.
 """
 
 from __future__ import annotations
@@ -70,6 +74,12 @@ FEATURES: tuple[FeatureSpec, ...] = (
         "Same hour of the newest comparable day: yesterday for Tuesday to Friday after a working "
         "day, the same weekday last week otherwise (two weeks back when last week's was a "
         "holiday), the latest Sunday for a holiday.",
+    ),
+    FeatureSpec(
+        "day_type_mean_2w",
+        pl.Float64(),
+        "Mean consumption at the same hour on the days of the target's day type in the two weeks "
+        "before (up to eight Tuesday-Friday days, two Mondays, Saturdays or Sundays/holidays).",
     ),
     FeatureSpec(
         "same_hour_mean_2w",
@@ -224,14 +234,7 @@ def build_features(
             .alias(TIMESTAMP)
             .to_frame(),
             _calendar(first, n_out, calendar).gather(hour_row),
-            pl.DataFrame(
-                {
-                    f"holiday_{name}": _calendar(first - hours, n_out, calendar)
-                    .get_column("is_holiday")
-                    .gather(hour_row)
-                    for name, hours in (("yesterday", 24), ("last_week", 168))
-                }
-            ),
+            _past_calendar(first, n_out, calendar).gather(hour_row),
             history,
             _weather(weather, areas, first, n_out).gather(
                 area_code.gather(segment_row) * n_out + hour_row
@@ -239,9 +242,40 @@ def build_features(
         ],
         how="horizontal",
     )
-    return frame.with_columns(_weekday_naive()).select(
+    return frame.with_columns(_weekday_naive(), _day_type_mean()).select(
         pl.col(c).cast(t) for c, t in FEATURES_SCHEMA.items()
     )
+
+
+# The day lags the day-type features read: every day back to two weeks before the target.
+DAY_LAGS = range(1, 15)
+
+
+def _past_calendar(first: int, n_hours: int, calendar: Calendar) -> pl.DataFrame:
+    """Per target hour: whether yesterday and the same weekday last week were holidays, and the
+    day type of each of the 14 days before (`_day_type_<k>d`)."""
+    past = {days: _calendar(first - 24 * days, n_hours, calendar) for days in DAY_LAGS}
+    return pl.DataFrame(
+        {
+            "holiday_yesterday": past[1].get_column("is_holiday"),
+            "holiday_last_week": past[7].get_column("is_holiday"),
+            **{f"_day_type_{days}d": past[days].get_column("day_type") for days in DAY_LAGS},
+        }
+    )
+
+
+def _day_type_mean() -> pl.Expr:
+    """The mean of the same hour on every day of the target's day type in the two weeks before
+    (up to eight for Tuesday-Friday, two for the others): the day type's shape, with the noise
+    of one day averaged out."""
+    return pl.mean_horizontal(
+        *(
+            pl.when(pl.col(f"_day_type_{days}d") == pl.col("day_type")).then(
+                pl.col(f"_lag_{days}d")
+            )
+            for days in DAY_LAGS
+        )
+    ).alias("day_type_mean_2w")
 
 
 def build_daily_features(
@@ -297,7 +331,7 @@ def _history(label: pl.Series, in_output: pl.Series) -> pl.DataFrame:
 
     # A window ending at the cut-off t - 24 h is the rolling value of grid row t - 24 h.
     return grid.select(
-        *(before(LABEL, days * 24).alias(f"_lag_{days}d") for days in range(1, 8)),
+        *(before(LABEL, days * 24).alias(f"_lag_{days}d") for days in DAY_LAGS),
         before(LABEL, CUTOFF_HOURS).alias("lag_24h"),
         before(LABEL, CUTOFF_HOURS + 24).alias("lag_48h"),
         before(LABEL, 168).alias("lag_168h"),

@@ -37,9 +37,12 @@ BASELINES = {
     "same_hour_yesterday": "lag_24h",
 }
 # Segments differ in size by four orders of magnitude, so the booster learns consumption relative
-# to a level and `predict` scales back. The level is the mean of the same hour one and two weeks
-# before (the week's shape, with half the noise of last week alone); last week's hour stands in
-# when only one week of history exists.
+# to a level and `predict` scales back. The level is the weekday-aware naive forecast (the same
+# hour of the newest comparable day); last week's hour stands in where it is missing. Measured
+# out of sample (8 weeks of history, 4 test weeks, weekly refit): on the real Taylor series it gave
+# MAPE 1.63 % against 1.75 % with the two-week same-hour mean; on generated data (76 segments)
+# WAPE 4.35 % against 4.28 %; the mean of the day type's last two weeks as level did better on
+# generated data (4.16 %) and worse on real load (1.73 %).
 LEVEL = "weekday_naive"
 LEVEL_FALLBACK = "lag_168h"
 SCALED = (
@@ -48,6 +51,7 @@ SCALED = (
     "lag_168h",
     "lag_336h",
     "weekday_naive",
+    "day_type_mean_2w",
     "same_hour_mean_2w",
     "rolling_mean_24h",
     "rolling_std_24h",
@@ -76,11 +80,14 @@ MIN_TEST_DAYS = 7
 
 @dataclass(frozen=True)
 class BoosterParams:
-    """XGBoost hyperparameters; the defaults are a sound first model with no search."""
+    """XGBoost hyperparameters; the defaults are a sound first model with no search. Deeper
+    trees than usual: the day type x hour x consumer type profile is a deep interaction (on the
+    backtests above, depth 8 and learning rate 0.1 against 5 and 0.05: WAPE 4.31 % vs 4.35 %
+    generated, MAPE 1.49 % vs 1.63 % on Taylor)."""
 
-    max_depth: int = 5
-    learning_rate: float = 0.05
-    min_child_weight: float = 10.0
+    max_depth: int = 8
+    learning_rate: float = 0.1
+    min_child_weight: float = 3.0
     subsample: float = 0.9
     colsample_bytree: float = 0.9
     reg_lambda: float = 1.0

@@ -132,7 +132,30 @@ def test_training_set_joins_labels_with_their_features(
     assert sample.select(FEATURE_NAMES).equals(stored.select(FEATURE_NAMES))
     meta = result.asset_materializations_for_node("training_set")[-1].metadata
     assert meta["dagster/row_count"].value == frame.height
+    assert meta["window"].value.startswith(f"[{FIRST + timedelta(days=1)}")
     assert meta["label_min"].value > 0
+
+
+def test_the_training_window_is_capped_by_settings(
+    pipeline: tuple[Settings, Runs], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlops_assets.definitions import ASSETS
+    from mlops_assets.defs.resources import build_resources
+
+    settings, _ = pipeline
+    monkeypatch.setenv("MLOPS_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("MLOPS_TRAINING_MAX_DAYS", "5")
+    capped = Settings.from_env()
+    result = dg.materialize(
+        ASSETS,
+        selection=dg.AssetSelection.assets("training_set"),
+        resources=build_resources(capped),
+        raise_on_error=False,
+    )
+    assert result.success
+    path = capped.feature_store_dir / "training_sets" / "training_set.parquet"
+    days = pl.read_parquet(path).get_column(TIMESTAMP).dt.date().unique().sort()
+    assert days.to_list() == [LAST - timedelta(days=k) for k in range(4, -1, -1)]
 
 
 def test_rerunning_a_partition_never_duplicates(

@@ -139,20 +139,20 @@ def test_history_from_2000_is_ingested_from_landing_files(
 def test_quickstart_trains_before_the_holdout_and_scores_it_out_of_sample(
     mlops_env: Settings, instance: dg.DagsterInstance, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # The shortest history the main job accepts: a week of lags, a training week, two
-    # validation days and the gate's test week before the seven held-out days.
+    # The shortest history the main job accepts: a week of lags, a training week, a validation
+    # week and the gate's test week before the seven held-out days.
     monkeypatch.setenv("MLOPS_CONSUMER_TYPES", "3")
-    quickstart = (str(BIN / "mlops-assets"), "quickstart", "--days", "31", "--end", "2025-02-21")
+    quickstart = (str(BIN / "mlops-assets"), "quickstart", "--days", "36", "--end", "2025-02-21")
 
     first = run(*quickstart)
     second = run(*quickstart)
 
     assert first.returncode == 0, first.stderr[-3000:]
     assert "the main job succeeded" in first.stdout
-    assert "train on 2025-01-23 .. 2025-02-14, forecast 2025-02-15 .. 2025-02-21" in first.stdout
+    assert "train on 2025-01-18 .. 2025-02-14, forecast 2025-02-15 .. 2025-02-21" in first.stdout
     assert "Out-of-sample forecasts for 2025-02-15 .. 2025-02-21" in first.stdout
     table = first.stdout.split("Out-of-sample forecasts", 1)[1]
-    for forecaster in ("champion", "seasonal_naive", "same_hour_yesterday"):
+    for forecaster in ("champion", "seasonal_naive", "weekday_naive", "same_hour_yesterday"):
         assert f"| {forecaster} |" in table
     assert "dagster dev" in first.stdout and "warehouse" in first.stdout
     assert second.returncode == 0, second.stderr[-3000:]
@@ -161,7 +161,7 @@ def test_quickstart_trains_before_the_holdout_and_scores_it_out_of_sample(
     assert len(instance.get_runs()) == 6
     lake = Lake(mlops_env.lake_dir)
     days = lake.days("raw_weather")
-    assert days[0] == date(2025, 1, 22) and days[-1] == date(2025, 2, 21) and len(days) == 31
+    assert days[0] == date(2025, 1, 17) and days[-1] == date(2025, 2, 21) and len(days) == 36
     assert "MLflow runs and model registry" in first.stdout
     # Forecasts exist for the held-out week and the day after the history; none in sample.
     predicted = lake.days("predictions")
@@ -249,7 +249,7 @@ def test_quickstart_reports_bad_files_and_fails(
     bad.parent.mkdir(parents=True)
     bad.write_text("HourUTC,PriceArea\n2025-02-02T00:00:00,DK1\n")
 
-    done = run(str(BIN / "mlops-assets"), "quickstart", "--days", "31", "--end", "2025-03-03")
+    done = run(str(BIN / "mlops-assets"), "quickstart", "--days", "36", "--end", "2025-03-03")
 
     assert done.returncode == 1
     output = done.stdout + done.stderr
@@ -282,4 +282,4 @@ def test_quickstart_refuses_a_history_too_short_to_hold_out_a_week(mlops_env: Se
     done = run(str(BIN / "mlops-assets"), "quickstart", "--days", "20", "--end", "2025-02-21")
 
     assert done.returncode == 2
-    assert "Use at least 31 days" in done.stderr
+    assert "Use at least 36 days" in done.stderr

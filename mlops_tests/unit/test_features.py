@@ -12,6 +12,7 @@ from polars.testing import assert_frame_equal
 from mlops_assets.lib.features import (
     CONSUMPTION_COLUMNS,
     CUTOFF_HOURS,
+    DANISH,
     ENTITY,
     FEATURE_NAMES,
     FEATURES_SCHEMA,
@@ -19,6 +20,7 @@ from mlops_assets.lib.features import (
     LOOKBACK_HOURS,
     TIMESTAMP,
     WEATHER_COLUMNS,
+    Calendar,
     build_daily_features,
     build_features,
     origin_of,
@@ -145,6 +147,88 @@ def test_lags_and_rolling_statistics_on_an_hour_index_series() -> None:
     assert row["rolling_std_24h"] == pytest.approx(math.sqrt(24 * 25 / 12))  # ddof=1
     assert row["rolling_mean_168h"] == pytest.approx(y - 107.5)  # hours y-191 .. y-24
     assert row["rolling_std_168h"] == pytest.approx(math.sqrt(168 * 169 / 12))
+    assert row["lag_336h"] == y - 336
+    # The same windows a week earlier: hours y-215 .. y-192 and y-359 .. y-192.
+    assert row["rolling_mean_24h_last_week"] == pytest.approx(y - 203.5)
+    assert row["rolling_mean_168h_last_week"] == pytest.approx(y - 275.5)
+
+
+def _day_type_row(day: datetime, calendar: Calendar = DANISH) -> dict[str, object]:
+    """The features of 12:00 UTC on `day` for the hour-index series: each lag is readable as
+    the number of hours it reaches back (value at the target minus the feature)."""
+    start = day.replace(hour=0)
+    end = start + timedelta(days=1)
+    features = build_features(
+        hour_index_series(start, end), flat_weather(start, end, {"DK1": 5.0}), start, end, calendar
+    )
+    row = row_at(features, start + 12 * HOUR)
+    y = LOOKBACK_HOURS + 12
+    return {**row, "back": y - row["weekday_naive"]}  # type: ignore[operator]
+
+
+@pytest.mark.parametrize(
+    ("day", "day_type", "back"),
+    [
+        (datetime(2024, 1, 22, tzinfo=UTC), 0, 168),  # Monday: last Monday
+        (datetime(2024, 1, 23, tzinfo=UTC), 1, 24),  # Tuesday: yesterday, a working Monday
+        (datetime(2024, 1, 26, tzinfo=UTC), 1, 24),  # Friday: yesterday
+        (datetime(2024, 1, 27, tzinfo=UTC), 2, 168),  # Saturday: last Saturday
+        (datetime(2024, 1, 28, tzinfo=UTC), 3, 168),  # Sunday: last Sunday
+    ],
+)
+def test_weekday_naive_takes_the_newest_day_of_the_same_kind(
+    day: datetime, day_type: int, back: int
+) -> None:
+    row = _day_type_row(day)
+    assert row["day_type"] == day_type and row["back"] == back
+
+
+def test_the_day_type_mean_averages_the_same_hour_of_that_day_type() -> None:
+    y = LOOKBACK_HOURS + 12
+    # Friday 26 January 2024: the Tuesday-Friday days of the two weeks before are 1-3, 7-10 and
+    # 14 days back (Mondays and weekends excluded): eight of them.
+    friday = _day_type_row(datetime(2024, 1, 26, tzinfo=UTC))
+    back = [1, 2, 3, 7, 8, 9, 10, 14]
+    assert friday["day_type_mean_2w"] == pytest.approx(y - 24 * sum(back) / len(back))
+    # Saturday: last Saturday and the one before.
+    saturday = _day_type_row(datetime(2024, 1, 27, tzinfo=UTC))
+    assert saturday["day_type_mean_2w"] == pytest.approx(y - 24 * (7 + 14) / 2)
+
+
+def test_holidays_change_the_weekday_naive_source_day() -> None:
+    # Kristi Himmelfartsdag, Thursday 9 May 2024: a holiday is forecast like the latest Sunday.
+    ascension = _day_type_row(datetime(2024, 5, 9, tzinfo=UTC))
+    assert ascension["is_holiday"] == 1 and ascension["day_type"] == 3
+    assert ascension["back"] == 4 * 24
+    # The Friday after it: yesterday was a holiday, so last Friday instead.
+    friday = _day_type_row(datetime(2024, 5, 10, tzinfo=UTC))
+    assert friday["holiday_yesterday"] == 1 and friday["day_type"] == 1 and friday["back"] == 168
+    # The Thursday a week later: last Thursday was the holiday, so two weeks back.
+    later = _day_type_row(datetime(2024, 5, 16, tzinfo=UTC))
+    assert later["holiday_last_week"] == 1 and later["holiday_yesterday"] == 0
+    assert later["back"] == 24  # a Thursday after a working Wednesday still takes yesterday
+    monday = _day_type_row(datetime(2024, 4, 8, tzinfo=UTC))  # a week after 2. Påskedag
+    assert monday["holiday_last_week"] == 1 and monday["back"] == 336
+
+
+def test_another_calendar_reads_weekdays_and_holidays_in_its_own_zone() -> None:
+    # 12:00 UTC on Sunday 28 January 2024 is 23:00 Sunday in Melbourne, and 13:00 in Denmark;
+    # 16:00 UTC is already Monday in Melbourne.
+    melbourne = Calendar(timezone="Australia/Melbourne", holidays=None)
+    start = datetime(2024, 1, 28, tzinfo=UTC)
+    end = start + timedelta(days=1)
+    inputs = (hour_index_series(start, end), flat_weather(start, end, {"DK1": 5.0}), start, end)
+    local = build_features(*inputs, melbourne)
+    danish = build_features(*inputs)
+    assert row_at(local, start + 12 * HOUR)["hour_of_day"] == 23
+    assert row_at(danish, start + 12 * HOUR)["hour_of_day"] == 13
+    assert row_at(local, start + 16 * HOUR)["day_of_week"] == 0
+    assert row_at(danish, start + 16 * HOUR)["day_of_week"] == 6
+    # Without a holiday calendar no day is a holiday, not even the Danish ones.
+    easter = datetime(2024, 3, 31, tzinfo=UTC)
+    plain = Calendar(timezone="Europe/Copenhagen", holidays=None)
+    assert _day_type_row(easter, plain)["is_holiday"] == 0
+    assert _day_type_row(easter)["is_holiday"] == 1
 
 
 def test_short_history_leaves_only_the_features_it_cannot_support_null() -> None:

@@ -171,6 +171,9 @@ def test_training_gate_and_trigger_defaults() -> None:
     settings = Settings.from_env({})
 
     assert settings.training.test_days == 7  # a whole weekly cycle
+    assert settings.training.validation_days == 7  # the families are compared on a whole week
+    assert settings.training.families == ("xgboost", "ridge", "weekday_naive")
+    assert settings.training.max_training_days == 365
     assert settings.gate == GatePolicy(
         baseline_margin=0.02, significance=0.05, category_tolerance=0.10
     )
@@ -187,15 +190,24 @@ def test_training_gate_and_trigger_overrides_are_read() -> None:
             "MLOPS_GATE_CATEGORY_TOLERANCE": "0.2",
             "MLOPS_WAPE_THRESHOLD": "12.5",
             "MLOPS_WAPE_CONSECUTIVE_DAYS": "2",
+            "MLOPS_MODEL_FAMILIES": " ridge, xgboost ",
+            "MLOPS_TRAINING_MAX_DAYS": "90",
         }
     )
 
     assert settings.training.test_days == 14
+    assert settings.training.families == ("ridge", "xgboost")
+    assert settings.training.max_training_days == 90
     assert settings.gate == GatePolicy(
         baseline_margin=0.05, significance=0.01, category_tolerance=0.2
     )
     assert settings.monitoring.wape_threshold == 12.5
     assert settings.monitoring.wape_consecutive_days == 2
+
+
+def test_an_unknown_model_family_is_refused_with_the_known_ones() -> None:
+    with pytest.raises(ValueError, match=r"MLOPS_MODEL_FAMILIES='xgboost,lstm' .*\['lstm'\]"):
+        Settings.from_env({"MLOPS_MODEL_FAMILIES": "xgboost,lstm"})
 
 
 def test_a_test_window_shorter_than_a_week_is_refused() -> None:
