@@ -92,6 +92,12 @@ def test_the_whole_graph_trains_gates_and_promotes_a_first_champion(
     assert check["decision"] == "passed" and check["decided_by"] == "baseline_margin"
     assert check["days_compared"] == 7 and 0 <= check["p_value"] <= 1
     assert "| forecaster | wape |" in check["gate"] and "Decision: passed" in check["gate"]
+    # Every baseline and every model family, with the one registered.
+    for name in ("seasonal_naive", "weekday_naive", "same_hour_yesterday"):
+        assert f"| {name} |" in check["gate"]
+    for family in ("xgboost", "ridge", "weekday_naive"):
+        assert f"| {family} |" in check["candidates"]
+    assert check["model_family"] in ("xgboost", "ridge")
     (candidate,) = result.asset_materializations_for_node("candidate_model")
     meta = {k: v.value for k, v in candidate.metadata.items()}
     assert meta["model_version"] == "1" and meta["gate_passed"] is True

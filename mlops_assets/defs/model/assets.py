@@ -129,6 +129,8 @@ def candidate_model(
             "days_compared": test.days,
             "mean_wape_difference": test.mean_difference,
             "gate": dg.MetadataValue.md(model_report.gate_markdown(decision)),
+            "model_family": result.family,
+            "candidates": dg.MetadataValue.md(model_report.candidates_markdown(result.candidates)),
             "categories_worse_than_champion": decision.worse_categories.height,
         },
     )
