@@ -94,8 +94,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     back.add_argument(
         "--history-days",
         type=int,
-        default=28,
-        help="days before the first test week that train its model (default 28)",
+        default=56,
+        help="days before the first test week that train its model (default 56: 8 weeks)",
     )
     back.add_argument(
         "--refit-every",

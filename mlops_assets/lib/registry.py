@@ -298,19 +298,27 @@ class Registry:
                     return {}
                 raise
 
-    def load_booster(self, version: str) -> xgb.Booster:
-        """The version's model from its UBJ file: XGBoost parses it, nothing is unpickled."""
+    @contextmanager
+    def _model_files(self, version: str) -> Iterator[Path]:
+        """The version's model directory, downloaded into a temporary folder for the block."""
         import mlflow.artifacts
-        import xgboost as xgb
 
         client = self.client()
         with self._errors(f"download version {version}"), tempfile.TemporaryDirectory() as tmp:
-            local = mlflow.artifacts.download_artifacts(
-                artifact_uri=client.get_model_version_download_uri(self.model_name, version),
-                dst_path=tmp,
-                tracking_uri=self.tracking_uri,
+            yield Path(
+                mlflow.artifacts.download_artifacts(
+                    artifact_uri=client.get_model_version_download_uri(self.model_name, version),
+                    dst_path=tmp,
+                    tracking_uri=self.tracking_uri,
+                )
             )
-            files = sorted(Path(local).rglob(MODEL_FILE))
+
+    def load_booster(self, version: str) -> xgb.Booster:
+        """The version's model from its UBJ file: XGBoost parses it, nothing is unpickled."""
+        import xgboost as xgb
+
+        with self._model_files(version) as local:
+            files = sorted(local.rglob(MODEL_FILE))
             if not files:
                 raise RegistryError(
                     f"version {version} of {self.model_name} has no {MODEL_FILE}; only models "
@@ -327,16 +335,8 @@ class Registry:
         family = tags.get(families.FAMILY_TAG, families.XGBoostForecaster.family)
         if family == families.XGBoostForecaster.family:
             return families.XGBoostForecaster(self.load_booster(version))
-        import mlflow.artifacts
-
-        client = self.client()
-        with self._errors(f"download version {version}"), tempfile.TemporaryDirectory() as tmp:
-            local = mlflow.artifacts.download_artifacts(
-                artifact_uri=client.get_model_version_download_uri(self.model_name, version),
-                dst_path=tmp,
-                tracking_uri=self.tracking_uri,
-            )
-            specs = sorted(Path(local).rglob(families.SPEC_FILE))
+        with self._model_files(version) as local:
+            specs = sorted(local.rglob(families.SPEC_FILE))
             if not specs:
                 raise RegistryError(
                     f"version {version} of {self.model_name} ({family}) has no {families.SPEC_FILE}"

@@ -26,7 +26,7 @@ class BacktestConfig(dg.Config):
 
     weeks: int = 4
     end_date: str = ""  # YYYY-MM-DD, exclusive; empty = the day after the newest staged data
-    history_days: int = 28  # target days before the first test week that train its model
+    history_days: int = 56  # target days before the first test week that train its model
     refit_every: int = 1  # weeks between refits; 0 = one model for every week
 
 
