@@ -50,6 +50,10 @@ format: $(STAMP)
 bench: $(STAMP) $(MANIFEST)  ## measured ratios, ours vs. the naive equivalent
 	$(BIN)/python bench/run.py
 
+.PHONY: bench-forecast
+bench-forecast: $(STAMP)  ## out-of-sample backtest vs. the naive forecasts, generated and real load (ARGS=--quick)
+	$(BIN)/python bench/forecast_quality.py $(ARGS)
+
 # Reinstall only when the declared dependencies change.
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
