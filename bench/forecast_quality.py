@@ -168,9 +168,22 @@ def real_inputs(case: Case) -> tuple[Any, Any, datetime, datetime, Any, str]:
             f"and {WEEKS} test weeks) ending {last}"
         )
     consumption, weather = rs.as_staged(observed)
-    calendar = Calendar(timezone=case.timezone, holidays=None)
-    source += f"; no weather; calendar {case.timezone}, no holidays"
+    marked = [] if case.kind == "csv" else rs.holidays(case.series, case.timezone)
+    calendar = Calendar(timezone=case.timezone, holidays=holiday_mask(marked))
+    source += f"; no weather; calendar {case.timezone}, " + (
+        f"{len(marked)} published holidays" if marked else "no holidays"
+    )
     return consumption, weather, start, end, calendar, source
+
+
+def holiday_mask(days: Sequence[date]) -> Any:
+    """A Calendar's holiday test for a list of local dates (None when there are none)."""
+    if not days:
+        return None
+    import numpy as np
+
+    marked = np.array(days, dtype="datetime64[D]")
+    return lambda dates: np.isin(dates, marked)
 
 
 def _rows(frame: Any) -> list[dict[str, Any]]:

@@ -22,7 +22,7 @@ import tempfile
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -267,6 +267,23 @@ def read_member(archive: Path, member: str) -> bytes:
 def load(name: str, cache_dir: Path | None = None) -> pl.DataFrame:
     """Hourly series `name`: hour_utc (naive UTC, whole hours) and value (kWh in the hour)."""
     return _hourly_readings(name, cache_dir).select(HOUR, VALUE)
+
+
+def holidays(name: str, timezone: str, cache_dir: Path | None = None) -> list[date]:
+    """The local dates the publisher marks as public holidays (vic_elec's `Holiday` column); an
+    empty list for a series without one. Holidays are known in advance, so a calendar may use
+    them at any origin."""
+    import io
+
+    import polars as pl
+
+    series = _series(name)
+    if series.name != "vic_elec":
+        return []
+    frame = pl.read_parquet(io.BytesIO(read_member(fetch(name, cache_dir), series.path)))
+    local = pl.col("time").dt.replace_time_zone("UTC").dt.convert_time_zone(timezone).dt.date()
+    marked = frame.filter(pl.col("Holiday").cast(pl.Boolean)).select(local.unique().sort())
+    return marked.to_series().to_list()
 
 
 def observed_weather(

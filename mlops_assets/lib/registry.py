@@ -214,11 +214,12 @@ class Registry:
 
         features = families.input_example(example)
         with tempfile.TemporaryDirectory() as tmp:
-            (spec,) = forecaster.save(Path(tmp))
+            folder = Path(tmp) / "forecaster"
+            forecaster.save(folder)
             return mlflow.pyfunc.log_model(
                 name="model",
                 python_model=str(Path(__file__).with_name("pyfunc_forecaster.py")),
-                artifacts={"forecaster": str(spec)},
+                artifacts={"forecaster": str(folder)},
                 signature=infer_signature(features.to_pandas(), forecaster.predict(features)),
                 input_example=features.to_pandas(),
                 registered_model_name=self.model_name,
@@ -336,7 +337,8 @@ class Registry:
         if family == families.XGBoostForecaster.family:
             return families.XGBoostForecaster(self.load_booster(version))
         with self._model_files(version) as local:
-            specs = sorted(local.rglob(families.SPEC_FILE))
+            # The outermost spec: a blend's members hold their own below it.
+            specs = sorted(local.rglob(families.SPEC_FILE), key=lambda p: len(p.parts))
             if not specs:
                 raise RegistryError(
                     f"version {version} of {self.model_name} ({family}) has no {families.SPEC_FILE}"

@@ -95,14 +95,14 @@ def test_the_whole_graph_trains_gates_and_promotes_a_first_champion(
     # Every baseline and every model family, with the one registered.
     for name in ("seasonal_naive", "weekday_naive", "same_hour_yesterday"):
         assert f"| {name} |" in check["gate"]
-    for family in ("xgboost", "ridge", "weekday_naive"):
+    for family in ("xgboost", "ridge", "weekday_naive", "blend"):
         assert f"| {family} |" in check["candidates"]
-    assert check["model_family"] in ("xgboost", "ridge")
+    assert check["model_family"] in ("xgboost", "ridge", "blend")
     (candidate,) = result.asset_materializations_for_node("candidate_model")
     meta = {k: v.value for k, v in candidate.metadata.items()}
     assert meta["model_version"] == "1" and meta["gate_passed"] is True
     assert meta["test_wape"] <= 0.98 * meta["best_baseline_wape"]
-    assert meta["model_family"] in ("xgboost", "ridge")  # a learned family beat the naive ones
+    assert meta["model_family"] in ("xgboost", "ridge", "blend")  # learned beat the naive ones
     assert "| xgboost |" in meta["candidates"] and "| weekday_naive |" in meta["candidates"]
     assert "| candidate |" in meta["comparison"]
     for baseline in ("seasonal_naive", "weekday_naive", "same_hour_yesterday"):

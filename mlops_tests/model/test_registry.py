@@ -156,7 +156,7 @@ def test_the_json_families_compete_register_and_load_without_pickle(
         experiment="json-families",
         model_name="forecaster",
     )
-    config = dataclasses.replace(CONFIG, families=("ridge", "weekday_naive"))
+    config = dataclasses.replace(CONFIG, families=("ridge", "weekday_naive", "blend"))
     result = training.train_candidate(
         training_set_path=workdir / "training_set.parquet",
         registry=registry,
@@ -166,7 +166,7 @@ def test_the_json_families_compete_register_and_load_without_pickle(
         log=lambda _: None,
     )
     table = result.candidates
-    assert table.get_column("family").to_list() == ["ridge", "weekday_naive"]
+    assert table.get_column("family").to_list() == ["ridge", "weekday_naive", "blend"]
     best = table.sort("validation_wape").item(0, "family")
     assert result.family == best and table.filter(pl.col("chosen")).item(0, "family") == best
     model_dir = next((tmp_path / "artifacts").rglob("MLmodel")).parent

@@ -58,18 +58,38 @@ def test_the_chosen_family_is_refit_on_train_and_validation(
         assert booster.num_boosted_rounds() == selection.fit.rounds
 
 
+def _fitted(split: fc.Split, family: str) -> families.Forecaster:
+    if family == "blend":
+        members = [_fitted(split, name) for name in ("xgboost", "ridge")]
+        return families.BlendForecaster(members)
+    return families.select(split, fc.BoosterParams(), seed=7, families=[family]).forecaster
+
+
 @pytest.mark.parametrize("family", families.FAMILIES)
 def test_each_family_round_trips_through_its_safe_format(
     split: fc.Split, family: str, tmp_path: Path
 ) -> None:
-    chosen = families.select(split, fc.BoosterParams(), seed=7, families=[family]).forecaster
+    chosen = _fitted(split, family)
     files = chosen.save(tmp_path)
     spec = json.loads((tmp_path / families.SPEC_FILE).read_text())
     assert spec["family"] == family
     suffixes = {p.suffix for p in files}
-    assert suffixes <= {".json", ".ubj"} and (family != "xgboost" or ".ubj" in suffixes)
+    assert suffixes <= {".json", ".ubj"}
+    assert (".ubj" in suffixes) == (family in ("xgboost", "blend"))
     loaded = families.load(tmp_path)
     assert np.array_equal(loaded.predict(split.test), chosen.predict(split.test), equal_nan=True)
+
+
+def test_a_blend_is_the_mean_of_the_two_best_families(
+    split: fc.Split, selection: families.Selection
+) -> None:
+    scores = {c.family: c.validation.overall["wape"] for c in selection.candidates}
+    blend = next(c for c in selection.candidates if c.family == "blend")
+    members = [m.family for m in blend.forecaster.members]  # type: ignore[attr-defined]
+    singles = sorted((f for f in scores if f != "blend"), key=scores.__getitem__)
+    assert members == singles[:2]
+    mean = np.mean([m.predict(split.test) for m in blend.forecaster.members], axis=0)  # type: ignore[attr-defined]
+    assert np.allclose(blend.forecaster.predict(split.test), mean, equal_nan=True)
 
 
 def test_ridge_learns_a_coefficient_per_day_type() -> None:

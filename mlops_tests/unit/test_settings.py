@@ -172,7 +172,7 @@ def test_training_gate_and_trigger_defaults() -> None:
 
     assert settings.training.test_days == 7  # a whole weekly cycle
     assert settings.training.validation_days == 7  # the families are compared on a whole week
-    assert settings.training.families == ("xgboost", "ridge", "weekday_naive")
+    assert settings.training.families == ("xgboost", "ridge", "weekday_naive", "blend")
     assert settings.training.max_training_days == 365
     assert settings.gate == GatePolicy(
         baseline_margin=0.02, significance=0.05, category_tolerance=0.10
