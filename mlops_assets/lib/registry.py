@@ -177,7 +177,9 @@ class Registry:
             client = self.client()
             for key, value in training.tags.items():
                 client.set_model_version_tag(self.model_name, version, key, value)
-            client.update_model_version(self.model_name, version, description=training.model_card)
+            client.update_model_version(
+                self.model_name, version, description=version_description(training.model_card)
+            )
             client.set_registered_model_alias(self.model_name, CHALLENGER, version)
             return self.version(version)
 
@@ -435,6 +437,19 @@ class Registry:
                 "previous_champion": older,
                 "demoted": current.version,
             }
+
+
+# MLflow's SQL stores hold a version description in VARCHAR(5000) (PostgreSQL refuses longer).
+DESCRIPTION_LIMIT = 5000
+_TRUNCATED = "\n\n... (shortened; the whole card is model_card.md in the run's artifacts)\n"
+
+
+def version_description(card: str) -> str:
+    """The model card as a version description, cut at a line to fit MLflow's column."""
+    if len(card) <= DESCRIPTION_LIMIT:
+        return card
+    head = card[: DESCRIPTION_LIMIT - len(_TRUNCATED)]
+    return head[: head.rfind("\n")] + _TRUNCATED
 
 
 @dataclass

@@ -68,7 +68,7 @@ def test_too_many_weeks_for_the_stores_fail_with_what_to_change(stores: Settings
             selection=BACKTEST,
             resources=build_resources(stores),
             instance=instance,
-            run_config={"ops": {"backtest": {"config": {"weeks": 3}}}},
+            run_config={"ops": {"backtest": {"config": {"weeks": 6}}}},
             raise_on_error=False,
         )
     assert not result.success

@@ -22,7 +22,7 @@ from mlops_tests import services
 from mlops_tests.s3_server import s3_server
 
 # The shortest history the main job takes: it trains before the last week and scores that week.
-FIRST, LAST = date(2025, 5, 1), date(2025, 5, 31)
+FIRST, LAST = date(2025, 4, 26), date(2025, 5, 31)
 MLFLOW_PASSWORD = "integration-admin-secret"
 TYPES = 3
 

@@ -186,6 +186,17 @@ def test_the_json_families_compete_register_and_load_without_pickle(
     assert np.allclose(np.asarray(served, dtype=float), loaded.predict(rows), equal_nan=True)
 
 
+def test_a_long_model_card_is_shortened_to_fit_the_version_description() -> None:
+    from mlops_assets.lib.registry import DESCRIPTION_LIMIT, version_description
+
+    short = "# card\n" * 10
+    assert version_description(short) == short
+    long = "".join(f"| row {i} | {'x' * 60} |\n" for i in range(200))
+    cut = version_description(long)
+    assert len(cut) <= DESCRIPTION_LIMIT and cut.endswith("model_card.md in the run's artifacts)\n")
+    assert long.startswith(cut.split("\n\n... ")[0])
+
+
 def test_promotion_keeps_the_previous_champion_and_rollback_restores_it(
     registry: Registry, first: training.CandidateResult, workdir: Path
 ) -> None:
