@@ -39,8 +39,9 @@ def _link(url: str, fallback: str) -> dg.MetadataValue:
 
 
 @dg.asset(
-    description="XGBoost day-ahead forecaster trained on the training set (time-ordered split, "
-    "optional budgeted search), tracked in MLflow and registered with the challenger alias.",
+    description="Day-ahead forecaster trained on the training set: the model families (xgboost, "
+    "ridge, weekday_naive, blend) fitted side by side, the best on the validation week refit and "
+    "registered with the challenger alias; every family's score tracked in MLflow.",
     deps=[training_set],
     group_name="model",
     owners=[OWNER],
@@ -53,7 +54,7 @@ def _link(url: str, fallback: str) -> dg.MetadataValue:
             asset="candidate_model",
             blocking=True,
             description="Promotion gate on the held-out test window (7+ days), in WAPE: beats "
-            "the better naive baseline by the margin and, when a champion exists, beats it in a "
+            "the best naive baseline by the margin and, when a champion exists, beats it in a "
             "one-sided Diebold-Mariano test on daily WAPE at MLOPS_GATE_SIGNIFICANCE with no "
             "consumer-type category worse than MLOPS_GATE_CATEGORY_TOLERANCE.",
         )
