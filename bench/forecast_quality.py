@@ -124,6 +124,49 @@ def generated_inputs(case: Case) -> tuple[Any, Any, datetime, datetime, Any, str
     return consumption, weather, start, end, DANISH, source
 
 
+def generated_bound(case: Case) -> dict[str, float]:
+    """The best forecast of the case's test weeks anyone can make: the generator's own formula
+    without its noise, fed the newest temperature forecast issued by each day's 00:00 UTC origin.
+    Scored with seasonal naive on every test hour of every segment (the model's test rows)."""
+    import numpy as np
+    import polars as pl
+
+    from mlops_assets.lib import schema
+    from mlops_assets.lib.generator import (
+        GeneratorConfig,
+        expected_consumption,
+        generate_consumption,
+        generate_weather_forecast,
+    )
+
+    config = GeneratorConfig(seed=case.seed, n_consumer_types=case.n_consumer_types)
+    test_start = _utc_midnight(date.fromisoformat(case.start)) + timedelta(weeks=HISTORY_WEEKS)
+    end = test_start + timedelta(weeks=WEEKS)
+    week = timedelta(weeks=1)
+    actual = generate_consumption(test_start - week, end, config)
+    shape = (-1, len(config.price_areas), config.n_consumer_types)
+    values = actual.get_column(schema.TOTAL_CON).to_numpy().reshape(shape)
+    issued = (
+        generate_weather_forecast(test_start, end, config)
+        .filter(pl.col(schema.ISSUE_UTC) <= pl.col(schema.HOUR_UTC).dt.truncate("1d"))
+        .sort(schema.ISSUE_UTC)
+        .group_by(schema.HOUR_UTC, schema.PRICE_AREA)
+        .last()
+        .sort(schema.HOUR_UTC, schema.PRICE_AREA)
+    )
+    temperature = issued.get_column(schema.TEMPERATURE).to_numpy().reshape(shape[:2])
+    bound = expected_consumption(test_start, end, temperature, config)
+    hours_in_week = 7 * 24
+    truth, seasonal = values[hours_in_week:], values[:-hours_in_week]
+
+    def scores(forecast: Any) -> tuple[float, float]:
+        error = np.abs(forecast - truth)
+        return 100 * error.sum() / truth.sum(), 100 * float(np.mean(error / truth))
+
+    (wape, mape), (sn_wape, sn_mape) = scores(bound), scores(seasonal)
+    return {"wape": wape, "mape": mape, "wape/sn": wape / sn_wape, "mape/sn": mape / sn_mape}
+
+
 def newest_whole_day(hourly: Any) -> date:
     """The newest UTC day with at least MIN_DAY_HOURS observed hours."""
     import polars as pl
@@ -236,6 +279,8 @@ def run_case(case: Case) -> dict[str, Any]:
             windows=_rows(result.windows),
             by_week=_rows(result.by_week),
         )
+        if case.kind == "generated":
+            out["bound"] = generated_bound(case)
 
     out["peak_mib"], out["peak_method"] = measure_peak(run)
     return out
@@ -385,7 +430,16 @@ def case_report(case: Case, result: dict[str, Any]) -> str:
             ),
             "",
             f"Verdict: {'MET' if met else 'NOT MET'}: {figures}.",
+            *([bound_text(result["bound"])] if "bound" in result else []),
         ]
+    )
+
+
+def bound_text(bound: dict[str, float]) -> str:
+    return (
+        f"Bound (the generator's formula without noise, fed the issued temperature forecasts): "
+        f"WAPE {bound['wape']:.2f} %, MAPE {bound['mape']:.2f} %; over seasonal naive WAPE "
+        f"{bound['wape/sn']:.3f}, MAPE {bound['mape/sn']:.3f}. Only luck beats it."
     )
 
 
@@ -457,6 +511,9 @@ def summary(cases: Sequence[Case], results: Sequence[dict[str, Any]]) -> str:
             f"{statistics.median(x['wape/wn'] for x in each):.2f}; the target met in {met} of "
             f"{len(members)} windows."
         )
+    for case, result in zip(cases, results, strict=True):
+        if "bound" in result:
+            notes.append(f"{case.label}: {bound_text(result['bound'])}")
     scored = [*(SHORT[name] for name in FORECASTERS), "model/sn", "model/wn"]
     codes = sorted({r["lib_sha"] for r in results})
     if len(codes) > 1:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import zlib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import polars as pl
@@ -566,9 +566,14 @@ def _drift_factors(
 
 
 def _consumption(
-    config: GeneratorConfig, calendar: _Calendar, areas: tuple[str, ...], codes: np.ndarray
+    config: GeneratorConfig,
+    calendar: _Calendar,
+    areas: tuple[str, ...],
+    codes: np.ndarray,
+    temperature: np.ndarray | None = None,
 ) -> np.ndarray:
-    """TotalCon in kWh, shape (hours, areas, types)."""
+    """TotalCon in kWh, shape (hours, areas, types), under the realised temperature unless one
+    (hours, areas) is given."""
     seed = config.seed
     category_index = np.array([CATEGORIES.index(category_of(int(c))) for c in codes])
     categories = [CATEGORIES[i] for i in category_index]
@@ -582,7 +587,8 @@ def _consumption(
     winter = np.cos(calendar.year_phase - 2.0 * np.pi * 15.0 / _YEAR_DAYS)
     annual = 1.0 + winter[:, None] * np.array([_ANNUAL_AMPLITUDE[c] for c in categories])[None, :]
 
-    temperature = _temperature(calendar, areas, seed)
+    if temperature is None:
+        temperature = _temperature(calendar, areas, seed)
     heating_degrees = np.maximum(_HEATING_BASE - temperature, 0.0)[:, :, None]
     cooling_degrees = np.maximum(temperature - _COOLING_BASE, 0.0)[:, :, None]
     heating = np.array([_HEATING[c] for c in categories])[None, None, :]
@@ -598,6 +604,26 @@ def _consumption(
 
     scale = _segment_scales(seed, areas, codes)
     return scale[None] * (profile * annual)[:, None, :] * weather * wobble * level * noise
+
+
+def expected_consumption(
+    start: dt.datetime,
+    end: dt.datetime,
+    temperature: np.ndarray,
+    config: GeneratorConfig = DEFAULT_CONFIG,
+) -> np.ndarray:
+    """The generator's own consumption for [start, end) without its noise, under the hourly
+    `temperature` (hours, sorted price areas): shape (hours, areas, consumer types), in
+    `generate_consumption`'s row order once raveled.
+
+    Fed the temperature forecasts issued by each day's origin, this is the best forecast anyone
+    can make of generated data: `bench/forecast_quality.py` reports it as the bound.
+    """
+    areas = tuple(sorted(config.price_areas))
+    codes = np.array(config.consumer_types, dtype=np.int64)
+    return _consumption(
+        replace(config, noise=0.0), _Calendar.of(_hours(start, end)), areas, codes, temperature
+    )
 
 
 def generate_consumption(

@@ -25,6 +25,7 @@ from mlops_assets.lib.generator import (
     Drift,
     GeneratorConfig,
     apply_defects,
+    expected_consumption,
     forecast_issues,
     generate_consumption,
     generate_weather,
@@ -239,6 +240,24 @@ def test_forecast_error_grows_with_lead_time() -> None:
     assert 0.3 < rmse[0] < 1.0 and rmse[-1] < 3.0
     # Unbiased: the errors scatter around the truth.
     assert by_lead.get_column("error").abs().max() < 0.3
+
+
+def test_expected_consumption_is_the_series_without_its_noise_under_the_given_temperature(
+    week: pl.DataFrame,
+) -> None:
+    config = GeneratorConfig()
+    realised = generate_weather(*WEEK).sort(schema.HOUR_UTC, schema.PRICE_AREA)
+    temperature = realised.get_column(schema.TEMPERATURE).to_numpy().reshape(-1, 2)
+    expected = expected_consumption(*WEEK, temperature, config).ravel()
+
+    quiet = generate_consumption(*WEEK, GeneratorConfig(noise=0.0)).get_column(schema.TOTAL_CON)
+    np.testing.assert_allclose(expected, quiet.to_numpy(), atol=1e-3)
+    # What is left is the multiplicative noise: |exp(0.04 z) - 1| averages 0.04 * sqrt(2 / pi).
+    actual = week.get_column(schema.TOTAL_CON).to_numpy()
+    mape = float(np.mean(np.abs(expected - actual) / actual))
+    assert mape == pytest.approx(config.noise * np.sqrt(2 / np.pi), rel=0.05)
+    # A warmer forecast lowers the winter-week heating load.
+    assert expected_consumption(*WEEK, temperature + 2.0, config).sum() < expected.sum()
 
 
 # --- calendar -------------------------------------------------------------------------------------
