@@ -12,7 +12,7 @@ from pathlib import Path
 from mlops_assets.lib.drift import DAILY_COLUMN_THRESHOLD, DAILY_METHOD, DAILY_SHARE_THRESHOLD
 from mlops_assets.lib.forecasting import MIN_TEST_DAYS, GatePolicy
 from mlops_assets.lib.training import TrainingConfig
-from mlops_assets.lib.validation import Limits
+from mlops_assets.lib.validation import ExpectedSegments, Limits, Plausibility
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -32,6 +32,8 @@ class Thresholds:
     limits: Limits = field(default_factory=Limits)
     skew_z_score: float = 4.0
     skew_lookback_days: int = 7
+    segments: ExpectedSegments = field(default_factory=ExpectedSegments)
+    plausibility: Plausibility = field(default_factory=Plausibility)
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,9 @@ class Settings:
     # s3://bucket/prefix: the landing zone is a bucket (listed by the sensor through dagster-aws,
     # each day's files fetched into landing_dir by the raw assets).
     landing_uri: str = ""
+    # A landing file is taken once unchanged (size and modification time) for this long: a file
+    # still being written, or a partial upload, waits for a later run.
+    landing_settle_seconds: float = 10.0
     # s3://bucket/prefix: the durable lake; lake_dir becomes a local cache of it.
     lake_uri: str = ""
     # Empty means the embedded default: sqlite:/// in the data folder with local artifacts.
@@ -129,6 +134,21 @@ class Settings:
             ),
             skew_z_score=_number(env, "MLOPS_SKEW_Z_SCORE", 4.0),
             skew_lookback_days=_integer(env, "MLOPS_SKEW_LOOKBACK_DAYS", 7),
+            segments=ExpectedSegments(
+                lookback_days=_integer(
+                    env, "MLOPS_SEGMENTS_LOOKBACK_DAYS", ExpectedSegments.lookback_days
+                ),
+                declared_consumer_types=tuple(
+                    int(w) for w in _words(env, "MLOPS_EXPECTED_CONSUMER_TYPES", ())
+                ),
+                allow_loss=_flag(env, "MLOPS_ALLOW_SEGMENT_LOSS"),
+            ),
+            plausibility=Plausibility(
+                max_level_ratio=_number(
+                    env, "MLOPS_PLAUSIBILITY_MAX_LEVEL_RATIO", Plausibility.max_level_ratio
+                ),
+                flat_hours=_integer(env, "MLOPS_PLAUSIBILITY_FLAT_HOURS", Plausibility.flat_hours),
+            ),
         )
         _refuse_renamed(env)
         training = TrainingConfig(
@@ -207,6 +227,7 @@ class Settings:
             feast_registry=env.get("MLOPS_FEAST_REGISTRY") or "",
             feast_online_redis=env.get("MLOPS_FEAST_ONLINE_REDIS") or "",
             landing_uri=_s3_uri(env, "MLOPS_LANDING_URI"),
+            landing_settle_seconds=_number(env, "MLOPS_LANDING_SETTLE_SECONDS", 10.0),
             lake_uri=_s3_uri(env, "MLOPS_LAKE_URI"),
             mlflow_tracking_uri=env.get("MLOPS_MLFLOW_TRACKING_URI") or "",
             mlflow_artifact_location=env.get("MLOPS_MLFLOW_ARTIFACT_LOCATION") or "",

@@ -22,6 +22,8 @@ def mlops_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Setti
         monkeypatch.delenv(name)
     monkeypatch.setenv("MLOPS_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    # Tests write a landing file and ingest it at once; the settle time has its own tests.
+    monkeypatch.setenv("MLOPS_LANDING_SETTLE_SECONDS", "0")
     yield Settings.from_env()
 
 

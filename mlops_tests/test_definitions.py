@@ -12,7 +12,16 @@ from mlops_assets.definitions import defs
 from mlops_assets.lib.features import FEATURE_NAMES
 
 HEAVY = ("feast", "evidently", "mlflow", "xgboost", "sklearn")
-RAW_CHECKS = {"schema", "uniqueness", "completeness", "validity", "timeliness", "value_skew"}
+RAW_CHECKS = {
+    "schema",
+    "uniqueness",
+    "completeness",
+    "validity",
+    "timeliness",
+    "expected_segments",
+    "plausibility",
+    "value_skew",
+}
 
 
 @pytest.fixture(scope="module")

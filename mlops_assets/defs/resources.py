@@ -21,7 +21,7 @@ from mlops_assets.lib.lake import Lake, write_parquet_atomic
 from mlops_assets.lib.registry import Registry
 from mlops_assets.lib.sources import SourceConfig
 from mlops_assets.lib.training import TrainingConfig
-from mlops_assets.lib.validation import Limits
+from mlops_assets.lib.validation import ExpectedSegments, Limits, Plausibility
 from mlops_assets.settings import MonitoringPolicy, Settings
 
 
@@ -32,6 +32,7 @@ class RawSourceResource(dg.ConfigurableResource):
     landing_dir: str
     api_base_url: str
     landing_uri: str = ""
+    settle_seconds: float = 10.0
     seed: int
     price_areas: list[str]
     n_consumer_types: int
@@ -42,6 +43,7 @@ class RawSourceResource(dg.ConfigurableResource):
             landing_dir=Path(self.landing_dir),
             api_base_url=self.api_base_url,
             landing_uri=self.landing_uri,
+            settle_seconds=self.settle_seconds,
             generator=GeneratorConfig(
                 seed=self.seed,
                 price_areas=tuple(self.price_areas),
@@ -221,6 +223,11 @@ class IngestPolicyResource(dg.ConfigurableResource):
     max_temperature_c: float
     skew_z_score: float
     skew_lookback_days: int
+    segments_lookback_days: int
+    expected_consumer_types: list[int]
+    allow_segment_loss: bool
+    max_level_ratio: float
+    flat_hours: int
 
     def policy(self) -> IngestPolicy:
         return IngestPolicy(
@@ -234,6 +241,14 @@ class IngestPolicyResource(dg.ConfigurableResource):
             quarantine_dir=Path(self.quarantine_dir),
             skew_z_score=self.skew_z_score,
             skew_lookback_days=self.skew_lookback_days,
+            segments=ExpectedSegments(
+                lookback_days=self.segments_lookback_days,
+                declared_consumer_types=tuple(self.expected_consumer_types),
+                allow_loss=self.allow_segment_loss,
+            ),
+            plausibility=Plausibility(
+                max_level_ratio=self.max_level_ratio, flat_hours=self.flat_hours
+            ),
         )
 
 
@@ -246,6 +261,7 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
             landing_dir=str(settings.landing_dir),
             api_base_url=settings.api_base_url,
             landing_uri=settings.landing_uri,
+            settle_seconds=settings.landing_settle_seconds,
             seed=settings.generator_seed,
             price_areas=list(settings.price_areas),
             n_consumer_types=settings.n_consumer_types,
@@ -266,6 +282,11 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
             max_temperature_c=t.limits.max_temperature_c,
             skew_z_score=t.skew_z_score,
             skew_lookback_days=t.skew_lookback_days,
+            segments_lookback_days=t.segments.lookback_days,
+            expected_consumer_types=list(t.segments.declared_consumer_types),
+            allow_segment_loss=t.segments.allow_loss,
+            max_level_ratio=t.plausibility.max_level_ratio,
+            flat_hours=t.plausibility.flat_hours,
         ),
         "model_registry": ModelRegistryResource(
             tracking_uri=settings.tracking_uri,

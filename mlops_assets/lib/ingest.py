@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -16,7 +16,9 @@ from mlops_assets.lib.sources import Delivery
 from mlops_assets.lib.validation import (
     COMPLETENESS,
     SCHEMA,
+    ExpectedSegments,
     Limits,
+    Plausibility,
     Skew,
     ValidationReport,
     Violation,
@@ -35,6 +37,8 @@ class IngestPolicy:
     quarantine_dir: Path
     skew_z_score: float = 4.0
     skew_lookback_days: int = 7
+    segments: ExpectedSegments = field(default_factory=ExpectedSegments)
+    plausibility: Plausibility = field(default_factory=Plausibility)
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,11 @@ class Delivery:
     frame: pl.DataFrame | None = None
     read_error: str | None = None
     landing_file: landing_zone.LandingFile | None = None
+    # Why the file is not taken yet (still being written); the day waits, nothing is quarantined.
+    pending: str | None = None
+    # s3://bucket/key of the object the landing file was fetched from; rejected, it moves to the
+    # bucket's quarantine prefix too.
+    remote: str = ""
 
 
 @dataclass(frozen=True)
@@ -39,6 +44,7 @@ class SourceConfig:
     generator: GeneratorConfig
     api_base_url: str = "https://api.energidataservice.dk"
     landing_uri: str = ""  # s3://bucket/prefix: fetch the day's files from there first
+    settle_seconds: float = 10.0  # a landing file unchanged for less than this is not taken yet
 
 
 def deliveries(config: SourceConfig, schema: DatasetSchema, day: date) -> list[Delivery]:

@@ -32,7 +32,17 @@ UNIQUENESS = "uniqueness"
 COMPLETENESS = "completeness"
 VALIDITY = "validity"
 TIMELINESS = "timeliness"
-BLOCKING_RULES: tuple[str, ...] = (SCHEMA, UNIQUENESS, COMPLETENESS, VALIDITY, TIMELINESS)
+EXPECTED_SEGMENTS = "expected_segments"
+PLAUSIBILITY = "plausibility"
+BLOCKING_RULES: tuple[str, ...] = (
+    SCHEMA,
+    UNIQUENESS,
+    COMPLETENESS,
+    VALIDITY,
+    TIMELINESS,
+    EXPECTED_SEGMENTS,
+    PLAUSIBILITY,
+)
 
 RULE_DESCRIPTIONS: dict[str, str] = {
     SCHEMA: "Columns and types match the dataset schema exactly.",
@@ -42,6 +52,11 @@ RULE_DESCRIPTIONS: dict[str, str] = {
     VALIDITY: "Values are non-negative, within a plausible range and from known codes.",
     TIMELINESS: "Every row belongs to the partition's UTC day; local time agrees with UTC; a "
     "forecast is issued before the hour it forecasts.",
+    EXPECTED_SEGMENTS: "The day carries every segment the dataset expects (those of its recent "
+    "days in the lake and any declared list), and a replacement never drops a segment the stored "
+    "partition has.",
+    PLAUSIBILITY: "Values are plausible against the segment's recent days: not all zero, not "
+    "flat-lined, and a daily level within a factor of the recent range.",
 }
 
 _EXAMPLES = 3
@@ -55,6 +70,30 @@ class Limits:
     max_total_con_kwh: float = 5.0e7
     min_temperature_c: float = -40.0
     max_temperature_c: float = 45.0
+
+
+@dataclass(frozen=True)
+class ExpectedSegments:
+    """Which segments a day must carry: those seen in the lake's last `lookback_days` days (and
+    in the stored partition it replaces), plus the declared consumer types in every price area."""
+
+    lookback_days: int = 7
+    declared_consumer_types: tuple[int, ...] = ()
+    allow_loss: bool = False  # accept a day that lacks expected segments (logged, not blocked)
+
+
+@dataclass(frozen=True)
+class Plausibility:
+    """When values are implausible against the segment's recent days (blocking); milder skew only
+    warns through `value_skew`."""
+
+    # A segment's daily mean above max_level_ratio x its highest recent daily mean, or below its
+    # lowest / max_level_ratio.
+    max_level_ratio: float = 3.0
+    # A segment repeating one value for this many hours in a row, when its recent days never did.
+    flat_hours: int = 12
+    # Fewer recent days than this: only the all-zero rule applies.
+    min_history_days: int = 3
 
 
 @dataclass(frozen=True)
