@@ -11,11 +11,12 @@ import polars as pl
 
 from mlops_assets.lib import landing_zone
 from mlops_assets.lib.lake import Lake
-from mlops_assets.lib.schema import DatasetSchema
+from mlops_assets.lib.schema import HOUR_UTC, DatasetSchema
 from mlops_assets.lib.sources import Delivery
 from mlops_assets.lib.validation import (
     COMPLETENESS,
     SCHEMA,
+    Coverage,
     ExpectedSegments,
     Limits,
     Plausibility,
@@ -23,7 +24,12 @@ from mlops_assets.lib.validation import (
     ValidationReport,
     Violation,
     check,
+    clip,
     coerce,
+    expected_segments,
+    plausibility,
+    segment_coverage,
+    stored_segments_lost,
     value_skew,
 )
 
@@ -51,6 +57,8 @@ class DayResult:
     path: Path | None = None
     quarantined: tuple[Path, ...] = ()
     skew: Skew | None = None
+    coverage: Coverage | None = None
+    pending: bool = False  # a file is still being written: the day waits for a later run
 
     @property
     def accepted(self) -> bool:
@@ -68,11 +76,27 @@ def ingest_day(
     lake: Lake,
     policy: IngestPolicy,
 ) -> DayResult:
-    """Write the day to the lake if every rule passes; otherwise quarantine its files."""
+    """Write the day to the lake if every rule passes; otherwise quarantine its files. A day
+    with a file still being written waits: nothing is read, written or quarantined."""
+    origin = ", ".join(d.origin for d in delivered) or "no delivery"
+    waiting = tuple(Violation(COMPLETENESS, None, d.pending) for d in delivered if d.pending)
+    if waiting:
+        return DayResult(day, ValidationReport(schema.name, day, origin, waiting), pending=True)
+
     frame, violations = _combine(schema, delivered)
+    history = coverage = None
     if frame is not None:
         violations += check(frame, schema, day, policy.limits, policy.price_areas)
-    origin = ", ".join(d.origin for d in delivered) or "no delivery"
+        history, stored = _history(lake, schema, day, policy)
+        recent = _since(history, day, policy.segments.lookback_days)
+        coverage = segment_coverage(
+            frame, schema, recent, stored, policy.segments, policy.price_areas
+        )
+        lost = stored_segments_lost(frame, schema, stored)
+        violations += expected_segments(coverage, lost, schema, policy.segments)
+        if not violations:  # plausibility judges values only once they are valid
+            skew_window = _since(history, day, policy.skew_lookback_days)
+            violations += plausibility(frame, schema, skew_window, policy.plausibility)
     report = ValidationReport(schema.name, day, origin, tuple(violations))
     if not report.passed:
         moved = tuple(
@@ -80,17 +104,44 @@ def ingest_day(
             for d in delivered
             if d.landing_file is not None
         )
-        return DayResult(day, report, quarantined=moved)
+        with_file = [d for d in delivered if d.landing_file is not None]
+        for d, path in zip(with_file, moved, strict=True):
+            if d.remote:  # fetched from a bucket: the object moves to its quarantine prefix too
+                from mlops_assets.lib.object_store import quarantine_object
+
+                quarantine_object(d.remote, path)
+        return DayResult(day, report, quarantined=moved, coverage=coverage)
 
     assert frame is not None
     frame = frame.sort(list(schema.key))
-    lookback = [day - timedelta(days=i) for i in range(policy.skew_lookback_days, 0, -1)]
-    history = lake.read(table_name(schema), lookback)
+    window = _since(history, day, policy.skew_lookback_days)
     skew = value_skew(
-        frame, history if history is not None else frame.clear(), schema, policy.skew_z_score
+        frame, window if window is not None else frame.clear(), schema, policy.skew_z_score
     )
     path = lake.write(table_name(schema), day, frame)
-    return DayResult(day, report, frame=frame, path=path, skew=skew)
+    return DayResult(day, report, frame=frame, path=path, skew=skew, coverage=coverage)
+
+
+def _history(
+    lake: Lake, schema: DatasetSchema, day: date, policy: IngestPolicy
+) -> tuple[pl.DataFrame | None, pl.DataFrame | None]:
+    """The lake's rows of the days before `day` the rules look back on, and the stored
+    partition of `day` itself (None when absent), in one read."""
+    depth = max(policy.skew_lookback_days, policy.segments.lookback_days)
+    days = [day - timedelta(days=i) for i in range(depth, -1, -1)]
+    rows = lake.read(table_name(schema), days)
+    if rows is None:
+        return None, None
+    on_day = pl.col(HOUR_UTC).dt.date() == day  # a forecast partition is its target day
+    stored = rows.filter(on_day)
+    before = rows.filter(~on_day)
+    return (before if before.height else None), (stored if stored.height else None)
+
+
+def _since(history: pl.DataFrame | None, day: date, days: int) -> pl.DataFrame | None:
+    if history is None:
+        return None
+    return history.filter(pl.col(HOUR_UTC).dt.date() >= day - timedelta(days=days))
 
 
 def _combine(
@@ -101,7 +152,8 @@ def _combine(
     frames, violations = [], []
     for d in delivered:
         if d.read_error or d.frame is None:
-            violations.append(Violation(SCHEMA, None, f"{d.origin} {d.read_error or 'is empty'}"))
+            problem = clip(d.read_error or "is empty", 300)
+            violations.append(Violation(SCHEMA, None, f"{d.origin} {problem}"))
             continue
         coerced, problems = coerce(d.frame, schema)
         many = len(delivered) > 1

@@ -60,6 +60,10 @@ RULE_DESCRIPTIONS: dict[str, str] = {
 }
 
 _EXAMPLES = 3
+_EXAMPLE_CHARS = 60
+# No text field of these datasets is longer (a timestamp, a price area); a longer one is a broken
+# or hostile file, reported without echoing it.
+MAX_FIELD_BYTES = 256
 
 
 @dataclass(frozen=True)
@@ -160,10 +164,18 @@ def coerce(df: pl.DataFrame, schema: DatasetSchema) -> tuple[pl.DataFrame | None
         violations.append(Violation(SCHEMA, name, f"is not in the schema {expected}"))
     if violations:
         return None, violations
+    if df.is_empty():  # a header and no rows: the row rules say so
+        return pl.DataFrame(schema=schema.columns), []
+    violations = [v for name in expected if (v := _oversized(df.get_column(name))) is not None]
+    if violations:
+        return None, violations
 
     columns: list[pl.Series] = []
     for name, dtype in schema.columns.items():
-        series, problem = _cast(df.get_column(name), dtype)
+        try:
+            series, problem = _cast(df.get_column(name), dtype)
+        except Exception as error:  # any parser error is a schema violation, never a crash
+            series, problem = df.get_column(name), _unparseable(name, dtype, error)
         if problem:
             violations.append(problem)
         else:
@@ -171,6 +183,32 @@ def coerce(df: pl.DataFrame, schema: DatasetSchema) -> tuple[pl.DataFrame | None
     if violations:
         return None, violations
     return pl.DataFrame(columns), []
+
+
+def _oversized(series: pl.Series) -> Violation | None:
+    if series.dtype not in (pl.String, pl.Categorical):
+        return None
+    lengths = series.cast(pl.String).str.len_bytes()
+    bad = lengths > MAX_FIELD_BYTES
+    if not bad.any():
+        return None
+    rows = int(bad.sum())
+    return Violation(
+        SCHEMA,
+        series.name,
+        f"has {rows} values longer than {MAX_FIELD_BYTES} bytes (the longest "
+        f"{int(lengths.max()):,} bytes; rule: fields of at most {MAX_FIELD_BYTES} bytes)",  # type: ignore[arg-type]
+        rows=rows,
+        examples=_examples(series.filter(bad)),
+    )
+
+
+def _unparseable(name: str, dtype: pl.DataType, error: Exception) -> Violation:
+    return Violation(
+        SCHEMA,
+        name,
+        f"cannot be read as {dtype}: {clip(f'{type(error).__name__}: {error}', 200)}",
+    )
 
 
 def _cast(series: pl.Series, dtype: pl.DataType) -> tuple[pl.Series, Violation | None]:
@@ -219,7 +257,10 @@ def _parse_timestamps(text: pl.Series) -> pl.Series:
         if parsed.null_count() == text.null_count():
             return parsed
     # Otherwise infer; values in another format stay null and are reported by the caller.
-    return text.str.to_datetime(time_unit="us", strict=False)
+    try:
+        return text.str.to_datetime(time_unit="us", strict=False)
+    except pl.exceptions.PolarsError:  # no format fits the sample polars infers from
+        return pl.Series(text.name, [None] * text.len(), dtype=pl.Datetime("us"))
 
 
 def _cast_datetime(series: pl.Series, dtype: pl.Datetime) -> tuple[pl.Series, Violation | None]:
@@ -435,7 +476,15 @@ def _unconvertible(series: pl.Series, bad: pl.Series, expected: str) -> Violatio
 
 
 def _examples(series: pl.Series) -> tuple[str, ...]:
-    return tuple(repr(v) for v in series.head(_EXAMPLES).to_list())
+    return tuple(clip(repr(v), _EXAMPLE_CHARS) for v in series.head(_EXAMPLES).to_list())
+
+
+def clip(text: str, limit: int) -> str:
+    """`text` cut to about `limit` characters, saying how much was cut: input is never echoed
+    whole into a message, a log or a reason file."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… ({len(text) - limit:,} characters cut)"
 
 
 def _row_examples(df: pl.DataFrame, columns: Sequence[str]) -> tuple[str, ...]:
@@ -444,7 +493,7 @@ def _row_examples(df: pl.DataFrame, columns: Sequence[str]) -> tuple[str, ...]:
 
 
 def _fmt(value: object) -> str:
-    return value.isoformat() if isinstance(value, datetime) else repr(value)
+    return value.isoformat() if isinstance(value, datetime) else clip(repr(value), _EXAMPLE_CHARS)
 
 
 @dataclass(frozen=True)
@@ -519,3 +568,235 @@ def profile(df: pl.DataFrame, schema: DatasetSchema, days: Sequence[date]) -> di
         f"{schema.value}_mean": float(value.mean()) if df.height else None,  # type: ignore[arg-type]
         f"{schema.value}_max": float(value.max()) if df.height else None,  # type: ignore[arg-type]
     }
+
+
+# --- rules against the lake's history -------------------------------------------------------------
+
+# Values that are amounts (never below zero): an all-zero day of them is implausible, and their
+# level compares by ratio. A temperature has neither property.
+QUANTITIES = frozenset({TOTAL_CON})
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """Which segments a day carries against those it is expected to carry."""
+
+    expected: int
+    present: int
+    missing: pl.DataFrame  # the segment columns of every expected segment the day lacks
+    sources: tuple[str, ...]  # where the expectation came from
+
+    @property
+    def complete(self) -> bool:
+        return self.missing.is_empty()
+
+
+def segment_coverage(
+    current: pl.DataFrame,
+    schema: DatasetSchema,
+    history: pl.DataFrame | None,
+    stored: pl.DataFrame | None,
+    expected: ExpectedSegments,
+    price_areas: Sequence[str],
+) -> Coverage:
+    """The day's segments against the recent days' (`history`), the stored partition it would
+    replace (`stored`) and the declared consumer types in every price area."""
+    series = list(schema.series)
+    wanted: list[pl.DataFrame] = []
+    sources = []
+    if history is not None and not history.is_empty():
+        wanted.append(history.select(series).unique())
+        sources.append(f"the lake's last {expected.lookback_days} days")
+    if stored is not None and not stored.is_empty():
+        # A replacement keeps every segment of the stored partition (per issue, for forecasts).
+        wanted.append(stored.select(schema.segment).unique().select(series))
+        sources.append("the stored partition it replaces")
+    if expected.declared_consumer_types and CONSUMER_TYPE in schema.columns:
+        wanted.append(
+            pl.DataFrame({PRICE_AREA: list(price_areas)}, schema={PRICE_AREA: pl.String}).join(
+                pl.DataFrame(
+                    {CONSUMER_TYPE: list(expected.declared_consumer_types)},
+                    schema={CONSUMER_TYPE: schema.columns[CONSUMER_TYPE]},
+                ),
+                how="cross",
+            )
+        )
+        sources.append("MLOPS_EXPECTED_CONSUMER_TYPES")
+    present = current.select(series).unique()
+    if not wanted:
+        return Coverage(present.height, present.height, present.clear(), ())
+    every = pl.concat([w.cast(present.schema) for w in wanted]).unique()
+    missing = every.join(present, on=series, how="anti", nulls_equal=True).sort(series)
+    return Coverage(every.height, present.height, missing, tuple(sources))
+
+
+def stored_segments_lost(
+    current: pl.DataFrame, schema: DatasetSchema, stored: pl.DataFrame | None
+) -> int:
+    """How many segments (per issue, for forecasts) of the stored partition the day lacks."""
+    if stored is None or stored.is_empty():
+        return 0
+    segment = list(schema.segment)
+    return (
+        stored.select(segment)
+        .unique()
+        .join(current.select(segment).unique(), on=segment, how="anti", nulls_equal=True)
+        .height
+    )
+
+
+def expected_segments(
+    coverage: Coverage, lost: int, schema: DatasetSchema, expected: ExpectedSegments
+) -> list[Violation]:
+    """The blocking verdict on a coverage, unless losing segments is explicitly allowed."""
+    if expected.allow_loss or (coverage.complete and not lost):
+        return []
+    columns = ", ".join(schema.series)
+    out = []
+    if not coverage.complete:
+        n = coverage.missing.height
+        out.append(
+            Violation(
+                EXPECTED_SEGMENTS,
+                columns,
+                f"carries {coverage.expected - n} of the {coverage.expected} expected segments: "
+                f"{n} missing (expected from {' and '.join(coverage.sources)}; rule: every "
+                "expected segment, MLOPS_ALLOW_SEGMENT_LOSS=on accepts fewer)",
+                rows=n,
+                examples=_row_examples(coverage.missing, list(schema.series)),
+            )
+        )
+    if lost and coverage.complete:
+        out.append(
+            Violation(
+                EXPECTED_SEGMENTS,
+                columns,
+                f"would shrink the stored partition: {lost} of its segments (issue times) "
+                "are missing (rule: a replacement keeps every stored segment)",
+                rows=lost,
+            )
+        )
+    return out
+
+
+def plausibility(
+    current: pl.DataFrame,
+    schema: DatasetSchema,
+    history: pl.DataFrame | None,
+    rules: Plausibility,
+) -> list[Violation]:
+    """Blocking plausibility of a day against each segment's recent days: all zero, flat-lined,
+    or a daily level outside [lowest recent / ratio, highest recent x ratio]."""
+    value = schema.value
+    quantity = value in QUANTITIES
+    out: list[Violation] = []
+    if quantity and current.height and (current.get_column(value) == 0).all():
+        return [
+            Violation(
+                PLAUSIBILITY,
+                value,
+                f"every one of the day's {current.height:,} values is 0 (rule: not all zero)",
+                rows=current.height,
+            )
+        ]
+    past = history if history is not None else current.clear()
+    days = past.get_column(HOUR_UTC).dt.date().n_unique() if past.height else 0
+    if days < rules.min_history_days:
+        return out
+    series = list(schema.series)
+    recent = (
+        _daily(past, schema)
+        .group_by(series)
+        .agg(
+            pl.col("mean").min().alias("recent_min"),
+            pl.col("mean").max().alias("recent_max"),
+            pl.col("longest").max().alias("recent_longest"),
+        )
+    )
+    today = _daily(current, schema).join(recent, on=series, how="inner")
+    if quantity:
+        zero = today.filter((pl.col("max") == 0) & (pl.col("recent_max") > 0))
+        out += _plausibility_violation(
+            zero,
+            schema,
+            "segments are 0 all day though their last days were not (rule: not all zero)",
+            ["mean"],
+        )
+    flat = today.filter(
+        (pl.col("longest") >= rules.flat_hours) & (pl.col("recent_longest") < rules.flat_hours)
+    )
+    if quantity:
+        flat = flat.filter(pl.col("max") > 0)  # already reported as zero
+    out += _plausibility_violation(
+        flat,
+        schema,
+        f"segments repeat one value for {rules.flat_hours} hours or more in a row, which their "
+        f"last {days} days never did (rule: not flat-lined, MLOPS_PLAUSIBILITY_FLAT_HOURS="
+        f"{rules.flat_hours})",
+        ["longest", "first"],
+    )
+    if quantity:
+        ratio = rules.max_level_ratio
+        level = today.filter(
+            (pl.col("max") > 0)
+            & (
+                (pl.col("mean") > ratio * pl.col("recent_max"))
+                | (pl.col("mean") * ratio < pl.col("recent_min"))
+            )
+        )
+        out += _plausibility_violation(
+            level,
+            schema,
+            f"segments have a daily mean outside [lowest / {ratio:g}, highest x {ratio:g}] of "
+            f"their last {days} days' means (rule: level, MLOPS_PLAUSIBILITY_MAX_LEVEL_RATIO="
+            f"{ratio:g})",
+            ["mean", "recent_min", "recent_max"],
+        )
+    return out
+
+
+def _daily(df: pl.DataFrame, schema: DatasetSchema) -> pl.DataFrame:
+    """Per segment (per issue, for forecasts) and UTC day: mean, max, first value and the longest
+    run of one repeated value, keyed by the series columns."""
+    value = schema.value
+    segment = [*schema.segment, "day"]
+    runs = (
+        df.with_columns(pl.col(HOUR_UTC).dt.date().alias("day"))
+        .sort([*segment, HOUR_UTC])
+        .with_columns(
+            (pl.col(value) != pl.col(value).shift(1))
+            .fill_null(True)
+            .cum_sum()
+            .over(segment)
+            .alias("run")
+        )
+    )
+    longest = (
+        runs.group_by([*segment, "run"])
+        .len()
+        .group_by(segment)
+        .agg(pl.col("len").max().alias("longest"))
+    )
+    stats = runs.group_by(segment).agg(
+        pl.col(value).mean().alias("mean"),
+        pl.col(value).max().alias("max"),
+        pl.col(value).first().alias("first"),
+    )
+    return stats.join(longest, on=segment, nulls_equal=True)
+
+
+def _plausibility_violation(
+    flagged: pl.DataFrame, schema: DatasetSchema, message: str, figures: list[str]
+) -> list[Violation]:
+    if flagged.is_empty():
+        return []
+    shown = flagged.sort(list(schema.segment)).with_columns(pl.col(pl.Float64).round(3))
+    return [
+        Violation(
+            PLAUSIBILITY,
+            schema.value,
+            f"{flagged.height} {message}",
+            rows=flagged.height,
+            examples=_row_examples(shown, [*schema.segment, *figures]),
+        )
+    ]

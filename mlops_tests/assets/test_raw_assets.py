@@ -90,7 +90,7 @@ def test_landing_files_in_every_format_are_ingested(landing_env: Settings) -> No
 
 def test_skew_check_warns_without_blocking(landing_env: Settings) -> None:
     drifted = GeneratorConfig(
-        n_consumer_types=4, drift=(Drift(start=date(2025, 1, 11), level_shift=3.0),)
+        n_consumer_types=4, drift=(Drift(start=date(2025, 1, 11), level_shift=1.0),)
     )
     plain = GeneratorConfig(n_consumer_types=4)
     instance = dg.DagsterInstance.ephemeral()
