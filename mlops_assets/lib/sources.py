@@ -51,9 +51,18 @@ def deliveries(config: SourceConfig, schema: DatasetSchema, day: date) -> list[D
     """The batches the configured source delivers for `schema`'s dataset on `day`."""
     if config.kind == "landing":
         if config.landing_uri:
+            from dataclasses import replace
+
             from mlops_assets.lib.object_store import fetch_day
 
-            fetch_day(config.landing_uri, config.landing_dir, schema.name, day)
+            fetched = fetch_day(config.landing_uri, config.landing_dir, schema.name, day)
+            remote_of = {f.path.name: f.remote for f in fetched}  # a rejected one moves there too
+            return [
+                replace(d, remote=remote_of[d.landing_file.path.name])
+                if d.landing_file is not None and d.landing_file.path.name in remote_of
+                else d
+                for d in _from_landing(config.landing_dir, schema, day)
+            ]
         return _from_landing(config.landing_dir, schema, day)
     start, end = day_window(day)
     if config.kind == "api" and schema is CONSUMPTION:

@@ -139,9 +139,13 @@ def build_sensors(settings: Settings) -> list[dg.SensorDefinition]:
         "days (one ranged run per dataset and run of consecutive days, bounded per tick).",
     )
     def landing_zone_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
-        after = triggers.Watermark.decode(context.cursor)
+        from mlops_assets.lib.object_store import LandingLedger
+
+        # In a bucket the ledger of handled (key, ETag) pairs tells what is new, not the time.
+        ledger = LandingLedger.decode(context.cursor) if settings.landing_uri else None
+        after = triggers.Watermark() if ledger else triggers.Watermark.decode(context.cursor)
         batch = triggers.scan_landing(
-            _landing_entries(settings, after),
+            _landing_entries(settings, after, ledger),
             after,
             max_runs=policy.sensor_max_runs_per_tick,
             max_days_per_run=policy.sensor_max_days_per_run,
@@ -165,11 +169,14 @@ def build_sensors(settings: Settings) -> list[dg.SensorDefinition]:
         ]
         if batch.remaining:
             context.log.info(f"{batch.remaining} new file(s) left for the next tick")
+        if ledger is not None:
+            handled = [f.name for f in batch.files] + [name for name, _ in batch.skipped]
+            cursor = ledger.advance(handled).encode()
+        else:
+            cursor = batch.watermark.encode()
         if not requests:
-            return dg.SensorResult(
-                skip_reason=f"no new files in {landing}", cursor=batch.watermark.encode()
-            )
-        return dg.SensorResult(run_requests=requests, cursor=batch.watermark.encode())
+            return dg.SensorResult(skip_reason=f"no new files in {landing}", cursor=cursor)
+        return dg.SensorResult(run_requests=requests, cursor=cursor)
 
     @dg.sensor(
         name="inputs_complete_sensor",
@@ -381,28 +388,18 @@ def _day_requests(
     return requests
 
 
-def _landing_entries(settings: Settings, after: triggers.Watermark) -> list[tuple[str, int]]:
-    """(name, mtime_ns) of the landing files: one scandir locally, or the bucket listed through
-    dagster-aws from the watermark's time on (S3 timestamps are whole seconds)."""
+def _landing_entries(
+    settings: Settings, after: triggers.Watermark, ledger: Any = None
+) -> list[tuple[str, int]]:
+    """(name, mtime_ns) of the landing files: one scandir locally; in a bucket, the objects the
+    ledger (an object_store.LandingLedger) has not handled, listed through dagster-aws from its
+    mark less LISTING_GRACE on (S3 timestamps are whole seconds)."""
     if not settings.landing_uri:
         return triggers.list_landing(settings.landing_dir)
-    from dagster_aws.s3.sensor import get_objects
+    from mlops_assets.lib.object_store import LandingLedger, client, list_landing_objects
 
-    from mlops_assets.lib.object_store import S3Location, client
-
-    where = S3Location.parse(settings.landing_uri)
-    since = (
-        datetime.fromtimestamp(after.mtime_ns // 1_000_000_000 - 1, tz=UTC)
-        if after.mtime_ns > 0
-        else None
-    )
-    objects = get_objects(where.bucket, where.prefix, since_last_modified=since, client=client())
-    entries = []
-    for item in objects:
-        name = where.name_of(item["Key"])
-        if name:
-            entries.append((name, int(item["LastModified"].timestamp()) * 1_000_000_000))
-    return entries
+    ledger = ledger if ledger is not None else LandingLedger()
+    return ledger.pending(list_landing_objects(settings.landing_uri, ledger.since, client()))
 
 
 def write_alert(path: Path, alert: dict[str, str], webhook_url: str, log: object) -> None:
