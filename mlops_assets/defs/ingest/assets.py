@@ -3,6 +3,15 @@ validation checks.
 
 A day is validated before it is written: a day that breaks a rule never reaches the lake, its
 landing files go to quarantine, and the failed blocking check stops everything downstream.
+
+A range run records each day as soon as it is written, so a crash on day k leaves days 1..k-1
+both in the lake and recorded. When every day of the range is accepted, the step also yields its
+output, so the downstream steps of the same run go on; Dagster turns that output into one more
+materialization per partition of the range (an output always covers the run's whole range: there
+is no per-partition output in a single run, dagster-io/dagster#21072), so days 1..n-1 of a clean
+range are recorded twice. That second record is the latest one: it carries the day's own
+metadata, the range summary (`range`, `range_days`, `range_rows`) and the data version. The last
+day is recorded by the output alone, which is why a one-day run records its day once.
 """
 
 from collections.abc import Iterator, Sequence
@@ -73,7 +82,10 @@ def build_raw_asset(
             result = ingest_day(schema, day, deliveries(config, schema, day), the_lake, policy)
             results.append(result)
             _log_day(context, i, len(days), result)
-        yield from _events(context, schema, results)
+            if result.accepted:
+                closes_clean_range = i == len(days) and all(r.accepted for r in results)
+                _record_day(context, schema, result, by_output=closes_clean_range)
+        yield from _events(results)
 
     return raw_asset
 
@@ -90,24 +102,43 @@ def _log_day(context: dg.AssetExecutionContext, i: int, n: int, result: DayResul
         context.log.error(f"{progress}: {result.report.describe()}{moved}")
 
 
-def _events(
-    context: dg.AssetExecutionContext, schema: DatasetSchema, results: Sequence[DayResult]
-) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
-    checks = [*_gate_results(results), _skew_result(results)]
-    accepted = [r for r in results if r.accepted]
-    if len(accepted) == len(results):
-        yield dg.MaterializeResult(metadata=_metadata(schema, accepted), check_results=checks)
-        return
-    # Good days of a partly rejected range are still recorded, one partition at a time.
-    for result in accepted:
+def _record_day(
+    context: dg.AssetExecutionContext, schema: DatasetSchema, result: DayResult, by_output: bool
+) -> None:
+    """Record a written day at once, with its own metadata. The same metadata is attached to the
+    day's partition of the step output, in case the whole range is accepted and yields one; the
+    last day of such a range is recorded by that output alone (`by_output`)."""
+    partition = result.day.isoformat()
+    metadata = _metadata(schema, [result])
+    context.add_asset_metadata(metadata, partition_key=partition)
+    if not by_output:
         context.log_event(
             dg.AssetMaterialization(
-                asset_key=context.asset_key,
-                partition=result.day.isoformat(),
-                metadata=_metadata(schema, [result]),
+                asset_key=context.asset_key, partition=partition, metadata=metadata
             )
         )
+
+
+def _events(results: Sequence[DayResult]) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
+    """The check results, with the step output when every day was accepted. A rejected day
+    yields no output, so nothing downstream runs in this run; the good days of the range are
+    already recorded, one partition at a time."""
+    checks = [*_gate_results(results), _skew_result(results)]
+    if all(r.accepted for r in results):
+        yield dg.MaterializeResult(metadata=_range_summary(results), check_results=checks)
+        return
     yield from checks
+
+
+def _range_summary(results: Sequence[DayResult]) -> dict[str, object]:
+    """What the output's record of every day of a range adds to the day's own metadata."""
+    if len(results) < 2:
+        return {}
+    return {
+        "range": f"{results[0].day}..{results[-1].day}",
+        "range_days": len(results),
+        "range_rows": sum(r.frame.height for r in results if r.frame is not None),
+    }
 
 
 def _gate_results(results: Sequence[DayResult]) -> Iterator[dg.AssetCheckResult]:
