@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -57,13 +58,15 @@ def deliveries(config: SourceConfig, schema: DatasetSchema, day: date) -> list[D
 
             fetched = fetch_day(config.landing_uri, config.landing_dir, schema.name, day)
             remote_of = {f.path.name: f.remote for f in fetched}  # a rejected one moves there too
+            # No settle time: an object is listed only once whole, and is renamed into place
+            # whole; a download dates the file now, so any settle time would hold every day.
             return [
                 replace(d, remote=remote_of[d.landing_file.path.name])
                 if d.landing_file is not None and d.landing_file.path.name in remote_of
                 else d
-                for d in _from_landing(config.landing_dir, schema, day)
+                for d in _from_landing(config.landing_dir, schema, day, settle_seconds=0)
             ]
-        return _from_landing(config.landing_dir, schema, day)
+        return _from_landing(config.landing_dir, schema, day, config.settle_seconds)
     start, end = day_window(day)
     if config.kind == "api" and schema is CONSUMPTION:
         client = EnergiDataServiceClient(config.api_base_url)
@@ -100,11 +103,34 @@ def deliveries(config: SourceConfig, schema: DatasetSchema, day: date) -> list[D
     ]
 
 
-def _from_landing(landing_dir: Path, schema: DatasetSchema, day: date) -> list[Delivery]:
+def _from_landing(
+    landing_dir: Path,
+    schema: DatasetSchema,
+    day: date,
+    settle_seconds: float,
+    now: float | None = None,
+) -> list[Delivery]:
+    """The day's landing files as deliveries. A symbolic link or other non-regular entry is never
+    opened (a `read_error`, so it is quarantined as it is); a file changed less than
+    `settle_seconds` before `now` (epoch seconds, default the current time) is `pending`, not
+    read; an entry gone since listing (another run quarantined it) is left out."""
+    now = time.time() if now is None else now
     out = []
     for file in landing_zone.list_files(landing_dir, schema.name, day):
+        origin = str(file.path)
         try:
-            out.append(Delivery(origin=str(file.path), frame=file.read(), landing_file=file))
+            refusal = file.refusal(landing_dir)
+            pending = None if refusal else file.pending(settle_seconds, now)
+        except FileNotFoundError:
+            continue
+        if refusal or pending:
+            out.append(Delivery(origin, read_error=refusal, pending=pending, landing_file=file))
+            continue
+        try:
+            out.append(Delivery(origin=origin, frame=file.read(), landing_file=file))
         except landing_zone.UnreadableFileError as err:
-            out.append(Delivery(origin=str(file.path), read_error=str(err), landing_file=file))
+            out.append(Delivery(origin=origin, read_error=str(err), landing_file=file))
+        except OSError as err:
+            message = f"cannot be read: {landing_zone.cap(str(err))}"
+            out.append(Delivery(origin=origin, read_error=message, landing_file=file))
     return out

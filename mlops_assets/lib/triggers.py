@@ -4,20 +4,23 @@ have all their inputs, and when drift or realised error calls for retraining. No
 from __future__ import annotations
 
 import os
+import stat
 import sys
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 
-from mlops_assets.lib.landing_zone import FILE_NAME
+from mlops_assets.lib.landing_zone import FILE_NAME, arrival_ns
 
 DATASETS = ("consumption", "weather", "weather_forecast")
 
 
 @dataclass(frozen=True, order=True)
 class Watermark:
-    """Files are ordered by (modification time, name); everything up to the mark was handled."""
+    """Files are ordered by (arrival time, name); everything up to the mark was handled. Arrival
+    is the later of mtime and ctime, so a file moved in with an old mtime still comes after."""
 
     mtime_ns: int = -1
     name: str = ""
@@ -115,18 +118,33 @@ def scan_landing(
     return batch
 
 
-def list_landing(landing_dir: Path) -> list[tuple[str, int]]:
-    """(name, arrival time) of every file in the landing folder: one scandir, no reading.
-    Arrival is the later of mtime and ctime: `mv`, `cp -p` or `rsync -t` keep an old mtime,
-    but the file's inode change time says when it entered the folder."""
+def list_landing(
+    landing_dir: Path, settle_seconds: float = 0.0, now_ns: int | None = None
+) -> list[tuple[str, int]]:
+    """(name, arrival time) of the landing entries: one scandir, nothing followed or read.
+    Arrival is the later of mtime and ctime (`landing_zone.arrival_ns`): `mv`, `cp -p` or
+    `rsync -t` keep an old mtime, but the inode change time says when it entered the folder.
+    Entries that arrived less than `settle_seconds` before `now_ns` are left out: every listed
+    arrival is older than every unlisted one, so the watermark stays below the unsettled files
+    and a later tick sees them. Non-regular entries (links, folders, FIFOs) are listed only when
+    named like landing files, so that ingestion quarantines them."""
     if not landing_dir.exists():
         return []
+    now_ns = time.time_ns() if now_ns is None else now_ns
+    cutoff = now_ns - int(settle_seconds * 1e9) if settle_seconds > 0 else None
+    listed = []
     with os.scandir(landing_dir) as entries:
-        return [
-            (e.name, max(stat.st_mtime_ns, stat.st_ctime_ns))
-            for e in entries
-            if e.is_file() and (stat := e.stat())
-        ]
+        for entry in entries:
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except FileNotFoundError:
+                continue  # moved away since the scan saw it
+            if not stat.S_ISREG(st.st_mode) and not FILE_NAME.match(entry.name):
+                continue
+            arrival = arrival_ns(st, now_ns)
+            if cutoff is None or arrival <= cutoff:
+                listed.append((entry.name, arrival))
+    return listed
 
 
 # A process that started this long after the run worker reported its pid has taken over the

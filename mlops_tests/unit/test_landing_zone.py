@@ -109,7 +109,7 @@ def test_list_files_filters_by_dataset_and_day(tmp_path: Path) -> None:
     ]
     for name in names:
         (tmp_path / name).write_text("x")
-    # A folder whose name follows the rule is not a file.
+    # A folder whose name follows the rule is listed, to be quarantined, but refused for reading.
     (tmp_path / "consumption_2025-01-03_old.csv").mkdir()
 
     def listed(dataset: str | None = None, day: date | None = None) -> list[str]:
@@ -118,13 +118,19 @@ def test_list_files_filters_by_dataset_and_day(tmp_path: Path) -> None:
     assert listed() == [
         "consumption_2025-01-03.csv",
         "consumption_2025-01-03_DK2.json",
+        "consumption_2025-01-03_old.csv",
         "consumption_2025-01-04.parquet",
         "weather_2025-01-03.csv",
     ]
     assert listed(dataset="consumption", day=DAY) == [
         "consumption_2025-01-03.csv",
         "consumption_2025-01-03_DK2.json",
+        "consumption_2025-01-03_old.csv",
     ]
+    folder = landing_file(tmp_path / "consumption_2025-01-03_old.csv")
+    assert folder.kind() == "directory"
+    assert "not a regular file (a directory)" in (folder.refusal(tmp_path) or "")
+    assert landing_file(tmp_path / "consumption_2025-01-03.csv").refusal(tmp_path) is None
     assert listed(day=date(2025, 1, 4)) == ["consumption_2025-01-04.parquet"]
     assert listed(dataset="weather") == ["weather_2025-01-03.csv"]
     assert list_files(tmp_path / "not-created-yet") == []

@@ -395,7 +395,7 @@ def _landing_entries(
     ledger (an object_store.LandingLedger) has not handled, listed through dagster-aws from its
     mark less LISTING_GRACE on (S3 timestamps are whole seconds)."""
     if not settings.landing_uri:
-        return triggers.list_landing(settings.landing_dir)
+        return triggers.list_landing(settings.landing_dir, settings.landing_settle_seconds)
     from mlops_assets.lib.object_store import LandingLedger, client, list_landing_objects
 
     ledger = ledger if ledger is not None else LandingLedger()
