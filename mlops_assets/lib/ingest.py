@@ -99,18 +99,19 @@ def ingest_day(
             violations += plausibility(frame, schema, skew_window, policy.plausibility)
     report = ValidationReport(schema.name, day, origin, tuple(violations))
     if not report.passed:
-        moved = tuple(
-            landing_zone.quarantine(d.landing_file, policy.quarantine_dir, report)
-            for d in delivered
-            if d.landing_file is not None
-        )
-        with_file = [d for d in delivered if d.landing_file is not None]
-        for d, path in zip(with_file, moved, strict=True):
+        moved = []
+        for d in delivered:
+            if d.landing_file is None:
+                continue
+            path = landing_zone.quarantine(d.landing_file, policy.quarantine_dir, report)
+            if path is None:  # another run moved it first; its reasons are beside it there
+                continue
+            moved.append(path)
             if d.remote:  # fetched from a bucket: the object moves to its quarantine prefix too
                 from mlops_assets.lib.object_store import quarantine_object
 
                 quarantine_object(d.remote, path)
-        return DayResult(day, report, quarantined=moved, coverage=coverage)
+        return DayResult(day, report, quarantined=tuple(moved), coverage=coverage)
 
     assert frame is not None
     frame = frame.sort(list(schema.key))

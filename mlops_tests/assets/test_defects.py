@@ -62,6 +62,7 @@ def baseline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MLOPS_DATA_DIR", str(data_dir))
         mp.setenv("MLOPS_SOURCE", "landing")
+        mp.setenv("MLOPS_LANDING_SETTLE_SECONDS", "0")
         settings = Settings.from_env()
         for day in GOOD_DAYS:
             land(settings, day, "csv")

@@ -121,6 +121,28 @@ class Case:
     fmt: str
     content: Callable[[], bytes]
     also: tuple[str, ...] = ()  # other rules the same file breaks
+    # Instead of a file with `content`, an entry only a file system has (a link, a folder, a
+    # FIFO), made at the landing path: local zones only.
+    entry: Callable[[Path], None] | None = None
+
+
+def link_to(target: Callable[[Path], Path]) -> Callable[[Path], None]:
+    def make(path: Path) -> None:
+        path.symlink_to(target(path))
+
+    return make
+
+
+def outside_file(path: Path) -> Path:
+    secret = path.parent.parent / "secret.csv"
+    secret.write_text("the content of a file outside the landing zone\n")
+    return secret
+
+
+def inside_file(path: Path) -> Path:
+    good = path.parent / "good_copy.txt"
+    good.write_bytes(as_csv(good_day()))
+    return good
 
 
 SEGMENT = f"{PRICE_AREA}, {CONSUMER_TYPE}"
@@ -177,6 +199,11 @@ CASES = [
     Case("utf16_csv", "schema", None, "csv", lambda: as_csv(good_day()).decode().encode("utf-16")),
     Case("empty_file", "schema", None, "csv", raw(b"")),
     Case("json_without_records", "schema", None, "json", raw(b'{"data": 1}')),
+    # intake: entries that are not regular files are never opened nor followed
+    Case("symlink_outside", "schema", None, "csv", raw(b""), entry=link_to(outside_file)),
+    Case("symlink_inside", "schema", None, "csv", raw(b""), entry=link_to(inside_file)),
+    Case("directory", "schema", None, "parquet", raw(b""), entry=lambda p: p.mkdir()),
+    Case("fifo", "schema", None, "csv", raw(b""), entry=lambda p: os.mkfifo(p)),
     # completeness
     Case(
         "missing_hours",
@@ -419,7 +446,7 @@ def s3_endpoint() -> Iterator[str]:
         yield endpoint
 
 
-@pytest.fixture(params=["local"])
+@pytest.fixture(params=["local", "s3"])
 def zone(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Zone:
     if request.param == "local":
         return Zone("local", tmp_path)
@@ -457,7 +484,13 @@ def test_a_bad_resend_is_named_quarantined_and_loses_nothing(
     lake = Lake(zone.root / "lake")
     before = {d: lake.partition_path(TABLE, d).read_bytes() for d in GOOD_DAYS}
     name = f"consumption_{BAD_DAY}.{case.fmt}"
-    zone.deliver(name, case.content())
+    if case.entry is not None:
+        if zone.kind == "s3":
+            pytest.skip("a bucket holds objects only: no links, folders or FIFOs")
+        zone.landing.mkdir(parents=True)
+        case.entry(zone.landing / name)
+    else:
+        zone.deliver(name, case.content())
 
     result = zone.ingest(lake)
 
@@ -472,7 +505,7 @@ def test_a_bad_resend_is_named_quarantined_and_loses_nothing(
     assert name in described and BAD_DAY.isoformat() in described and f"[{case.rule}]" in described
     assert len(described) < 8_000  # no input is echoed whole
     # Quarantined with its reason; gone from the landing zone.
-    assert not (zone.landing / name).exists()
+    assert not (zone.landing / name).exists() and not (zone.landing / name).is_symlink()
     [held] = result.quarantined
     assert held.parent == zone.quarantine / "consumption" / BAD_DAY.isoformat()
     reason = Path(f"{held}.reason.txt").read_text()
@@ -481,6 +514,7 @@ def test_a_bad_resend_is_named_quarantined_and_loses_nothing(
     assert Path(f"{held}.reason.txt").stat().st_size < 70_000
     # The lake, the bad day's stored partition included, is byte for byte what it was.
     assert {d: lake.partition_path(TABLE, d).read_bytes() for d in GOOD_DAYS} == before
+    assert "outside the landing zone" not in reason
     assert lake.days(TABLE) == GOOD_DAYS
     if zone.kind == "s3":
         keys = {o["Key"] for o in zone.s3.list_objects_v2(Bucket=BUCKET).get("Contents", [])}  # type: ignore[attr-defined]
