@@ -221,9 +221,18 @@ def ready_days(inputs: Mapping[str, Mapping[str, int]], done: Mapping[str, int])
     return dict(sorted(ready.items()))
 
 
-def shift_days(ids: Mapping[str, int], days: int) -> dict[str, int]:
-    """Partition keys moved by `days`: the actuals of D-1 keyed as the forecast day D they feed."""
-    return {(date.fromisoformat(k) + timedelta(days=days)).isoformat(): v for k, v in ids.items()}
+def window_inputs(ids: Mapping[str, int], windows: Mapping[str, Sequence[str]]) -> dict[str, int]:
+    """An input read over a window of upstream partitions, keyed by the day that reads it:
+    {day: newest storage id in the day's window}, for the days whose window ends on a
+    materialized partition. `windows` gives each day's upstream keys, oldest first (for a
+    forecast day D the staged actuals D-15 .. D-1). Only the newest one is required: the first
+    days of a calendar have a shorter history. A correction of one upstream day makes every day
+    whose window holds it newer, so `ready_days` runs them all again."""
+    newest: dict[str, int] = {}
+    for day, window in windows.items():
+        if window and window[-1] in ids:
+            newest[day] = max(ids[k] for k in window if k in ids)
+    return newest
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 (a day runs once all its inputs are in), drift- and performance-triggered retraining, and the
 run-failure alarm. The decisions live in `lib/triggers.py`; these wrappers read Dagster state."""
 
+import functools
 import json
 import time
 import urllib.request
@@ -36,6 +37,14 @@ INGESTING_JOB = {
 FEATURES = dg.AssetKey("consumption_features")
 PREDICTIONS = dg.AssetKey("batch_predictions")
 PERFORMANCE = dg.AssetKey("prediction_performance")
+# What a forecast day reads, in the order the sensor narrows the days down: the staged weather
+# forecast of the day, then the staged actuals of the days before it. Which days of each input
+# a forecast day reads is not written here: it is the partition mapping of the features' dependency
+# in the asset graph (ACTUALS_BEFORE_ORIGIN, SAME_DAY in defs/partitions.py).
+FORECAST_INPUTS = {
+    "weather forecast": STAGED["weather_forecast"],
+    "consumption": STAGED["consumption"],
+}
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 ACTIVE = [
     dg.DagsterRunStatus.QUEUED,
@@ -53,6 +62,51 @@ def _latest_by_partition(instance: dg.DagsterInstance, key: dg.AssetKey) -> dict
     return instance.get_latest_storage_id_by_partition(
         key, dg.DagsterEventType.ASSET_MATERIALIZATION
     )
+
+
+def _asset_graph(context: dg.SensorEvaluationContext) -> Any:
+    """The asset graph of the code location the sensor runs in; a bare context (a test, a
+    script) gets the package's own."""
+    if context.repository_def is not None:
+        return context.repository_def.asset_graph
+    return _package_asset_graph()
+
+
+@functools.cache
+def _package_asset_graph() -> Any:
+    from mlops_assets.definitions import defs  # imports this module: load it late
+
+    return defs().resolve_asset_graph()
+
+
+class _ReadWindows:
+    """Which partitions of `parent` each partition of `child` reads, as the partition mapping of
+    the dependency in the asset graph says: for a forecast day D the staged actuals D-15 .. D-1
+    (oldest first). Asking the mapping costs about 0.5 ms a day, so the answers are kept between
+    ticks while the graph and both calendars (their newest partitions) are the same."""
+
+    def __init__(self) -> None:
+        self._seen: dict[tuple[dg.AssetKey, dg.AssetKey], tuple[Any, str | None, str | None]] = {}
+        self._windows: dict[tuple[dg.AssetKey, dg.AssetKey], dict[str, list[str]]] = {}
+
+    def __call__(
+        self, graph: Any, child: dg.AssetKey, parent: dg.AssetKey, days: list[str]
+    ) -> dict[str, list[str]]:
+        pair = (child, parent)
+        seen = self._seen.get(pair)
+        now = (
+            graph.get(child).partitions_def.get_last_partition_key(),
+            graph.get(parent).partitions_def.get_last_partition_key(),
+        )
+        if seen is None or seen[0] is not graph or seen[1:] != now:
+            self._seen[pair] = (graph, *now)
+            self._windows[pair] = {}
+        windows = self._windows[pair]
+        for day in days:
+            if day not in windows:
+                parents = graph.get_parent_partition_keys_for_child(day, parent, child)
+                windows[day] = sorted(parents.partitions_subset.get_partition_keys())
+        return {day: windows[day] for day in days}
 
 
 def _current_champion(instance: dg.DagsterInstance) -> str | None:
@@ -178,6 +232,8 @@ def build_sensors(settings: Settings) -> list[dg.SensorDefinition]:
             return dg.SensorResult(skip_reason=f"no new files in {landing}", cursor=cursor)
         return dg.SensorResult(run_requests=requests, cursor=cursor)
 
+    read_windows = _ReadWindows()
+
     @dg.sensor(
         name="inputs_complete_sensor",
         jobs=[forecast_job, daily_job],
@@ -185,19 +241,23 @@ def build_sensors(settings: Settings) -> list[dg.SensorDefinition]:
         default_status=status,
         description="Message-based: the forecast for day D is issued once D-1's consumption and "
         "D's weather forecast are staged (features, online store, predictions, drift), and D's "
-        "forecast is scored once D's own consumption is staged. A late or re-sent input re-runs "
-        "only the days it feeds.",
+        "forecast is scored once D's own consumption is staged. A late, re-sent or corrected "
+        "input re-runs every day that reads it, as the partition mappings of consumption_features "
+        "say (a corrected day C re-runs the forecasts of C+1 .. C+15), and their scores follow. "
+        "Dagster's own staleness (STALE in the UI) follows the same mappings.",
     )
     def inputs_complete_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
         instance = context.instance
-        consumption = _latest_by_partition(instance, STAGED["consumption"])
-        forecast_days = triggers.ready_days(
-            {
-                "consumption of the day before": triggers.shift_days(consumption, 1),
-                "weather forecast": _latest_by_partition(instance, STAGED["weather_forecast"]),
-            },
-            _latest_by_partition(instance, FEATURES),
-        )
+        latest = {key: _latest_by_partition(instance, key) for key in FORECAST_INPUTS.values()}
+        consumption = latest[STAGED["consumption"]]
+        graph = _asset_graph(context)
+        days = graph.get(FEATURES).partitions_def.get_partition_keys()
+        newest_read: dict[str, dict[str, int]] = {}
+        for name, key in FORECAST_INPUTS.items():
+            windows = read_windows(graph, FEATURES, key, days)
+            newest_read[name] = triggers.window_inputs(latest[key], windows)
+            days = list(newest_read[name])  # the next input only for days still complete
+        forecast_days = triggers.ready_days(newest_read, _latest_by_partition(instance, FEATURES))
         scoring_days = triggers.ready_days(
             {"consumption": consumption, "forecast": _latest_by_partition(instance, PREDICTIONS)},
             _latest_by_partition(instance, PERFORMANCE),
@@ -208,7 +268,7 @@ def build_sensors(settings: Settings) -> list[dg.SensorDefinition]:
                 forecast_job.name,
                 FORECAST_FROM_STAGED,
                 "forecast",
-                "the day before's consumption and the day's weather forecast staged",
+                "the consumption it reads and the day's weather forecast staged",
                 policy.sensor_max_days_per_run,
             ),
             *_day_requests(
