@@ -113,6 +113,52 @@ def test_online_store_serves_the_latest_offline_row(
     assert served.equals(latest.select(ENTITY, *FEATURE_NAMES))
 
 
+def test_an_older_day_never_overwrites_the_online_store(
+    pipeline: tuple[Settings, Runs],
+) -> None:
+    """A correction re-runs old forecast days; the online store keeps the newest features."""
+    settings, _ = pipeline
+    from mlops_assets.feature_repo.retrieval import online_features as read_online
+    from mlops_assets.feature_repo.store import feature_store
+
+    newest, older = LAST + timedelta(days=1), LAST - timedelta(days=5)
+    from mlops_assets.defs.features.assets import online_features
+    from mlops_assets.defs.resources import build_resources
+
+    instance = dg.DagsterInstance.ephemeral()
+    first, again = (
+        dg.materialize(
+            [online_features],
+            partition_key=day.isoformat(),
+            resources=build_resources(settings),
+            instance=instance,
+        )
+        for day in (newest, older)
+    )
+
+    assert first.success and again.success
+    [loaded] = first.asset_materializations_for_node("online_features")
+    [skipped] = again.asset_materializations_for_node("online_features")
+    assert loaded.metadata["loaded_day"].value == newest.isoformat()
+    assert skipped.metadata["loaded_day"].value == "none"
+    assert skipped.metadata["online_store_day"].value == newest.isoformat()
+    last_day = pl.read_parquet(
+        offline.partition_path(offline.offline_dir(settings.feature_store_dir), newest)
+    )
+    latest = last_day.filter(pl.col(TIMESTAMP) == pl.col(TIMESTAMP).max()).sort(ENTITY)
+    store = feature_store(settings.feature_store_dir)
+    served = read_online(
+        store,
+        latest.get_column(ENTITY).to_list(),
+        [f"consumption_features:{n}" for n in FEATURE_NAMES],
+    )
+    assert (
+        served.sort(ENTITY)
+        .select(ENTITY, *FEATURE_NAMES)
+        .equals(latest.select(ENTITY, *FEATURE_NAMES))
+    )
+
+
 def test_training_set_joins_labels_with_their_features(
     pipeline: tuple[Settings, Runs],
 ) -> None:

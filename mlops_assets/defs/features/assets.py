@@ -158,27 +158,44 @@ def feature_registry(feature_store: FeatureStoreResource) -> dg.MaterializeResul
 
 
 @dg.asset(
-    description="Feast online store (SQLite by default) loaded with the latest features of each "
-    "segment, materialized over the partition's explicit window so backfills repeat exactly.",
+    description="Feast online store (SQLite by default): the latest features of each segment. A "
+    "range loads only its newest day (the store keeps one row per segment, so older days are dead "
+    "work), and a day older than one already loaded loads nothing: re-running an old forecast "
+    "day, as a correction does, never puts older values over newer ones.",
     partitions_def=forecast_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     deps=[consumption_features, feature_registry],
     group_name="features",
     owners=[OWNER],
     kinds={"feast", "sqlite"},
-    code_version="1",
+    code_version="2",
 )
 def online_features(
     context: dg.AssetExecutionContext, feature_store: FeatureStoreResource
 ) -> dg.MaterializeResult:
-    start, end = context.partition_time_window
-    days = [date.fromisoformat(k) for k in context.partition_keys]
+    newest = max(date.fromisoformat(k) for k in context.partition_keys)
+    loaded = [
+        date.fromisoformat(k)
+        for k in context.instance.get_materialized_partitions(context.asset_key)
+    ]
+    ahead = max(loaded, default=None)
+    window = f"{context.partition_keys[0]} .. {context.partition_keys[-1]}"
+    if ahead is not None and ahead > newest:
+        context.log.info(f"online store already holds {ahead}, newer than {window}: nothing loaded")
+        return dg.MaterializeResult(
+            metadata={"loaded_day": "none", "online_store_day": ahead.isoformat(), "seconds": 0.0}
+        )
     started = time.monotonic()
-    summary = feature_store.materialize(days)
+    summary = feature_store.materialize([newest])
     took = time.monotonic() - started
-    context.log.info(f"materialized [{start}, {end}) into the online store in {took:.2f}s")
+    context.log.info(f"loaded {newest} (the newest day of {window}) in {took:.2f}s")
     return dg.MaterializeResult(
-        metadata={**summary, "window": f"[{start.isoformat()}, {end.isoformat()})", "seconds": took}
+        metadata={
+            **summary,
+            "loaded_day": newest.isoformat(),
+            "online_store_day": newest.isoformat(),
+            "seconds": took,
+        }
     )
 
 
