@@ -7,6 +7,7 @@ from datetime import date
 from pathlib import Path
 
 import dagster as dg
+import polars as pl
 import pytest
 
 from mlops_assets.lib.generator import Defects, GeneratorConfig
@@ -28,6 +29,8 @@ class Case:
     defects: Defects | None = None
     shift_days: int = 0
     garbage: bool = False
+    consumer_types: int = 4
+    zero: bool = False
 
 
 CASES = [
@@ -52,6 +55,14 @@ CASES = [
     Case("wrong_types", "schema", "TotalCon", "csv", Defects(wrong_types=("TotalCon",))),
     Case("rows_of_another_day", "timeliness", "HourUTC", "parquet", shift_days=1),
     Case("unreadable_file", "schema", None, "json", garbage=True),
+    Case(
+        "segments_lost",
+        "expected_segments",
+        "PriceArea, ConsumerType_DE35",
+        "csv",
+        consumer_types=2,
+    ),
+    Case("all_zero", "plausibility", "TotalCon", "parquet", zero=True),
 ]
 
 
@@ -105,6 +116,11 @@ def test_bad_delivery_is_stopped_quarantined_and_loses_nothing(
         assert lake.partition_path("raw_consumption", day).read_bytes() == content
     assert warehouse_rows(landing_env, "stg_consumption", [BAD_DAY.isoformat()]) == staged_before
     assert staged_before == ROWS_PER_DAY
+    if case.rule == "expected_segments":
+        # Its own metadata: what was expected, what came, from where.
+        meta = failed[0].metadata
+        assert meta["segments_expected"].value == 8 and meta["segments_missing"].value == 4
+        assert "the stored partition it replaces" in meta["coverage"].value
 
 
 def test_good_days_of_a_partly_bad_range_are_kept(landing_env: Settings) -> None:
@@ -146,10 +162,14 @@ def _deliver_bad_file(settings: Settings, case: Case) -> Path:
             shifted.name.split("_")[1].split(".")[0], BAD_DAY.isoformat()
         )
         return shifted.rename(target)
-    return land(
+    path = land(
         settings,
         BAD_DAY,
         case.fmt,
         defects=case.defects,
-        config=GeneratorConfig(n_consumer_types=4),
+        config=GeneratorConfig(n_consumer_types=case.consumer_types),
     )
+    if case.zero:
+        zeros = pl.read_parquet(path).with_columns(pl.lit(0.0).alias("TotalCon"))
+        zeros.write_parquet(path)
+    return path

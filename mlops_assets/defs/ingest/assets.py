@@ -26,7 +26,12 @@ from mlops_assets.lib.ingest import DayResult, ingest_day, table_name
 from mlops_assets.lib.markdown import markdown_table
 from mlops_assets.lib.schema import CONSUMPTION, WEATHER, WEATHER_FORECAST, DatasetSchema
 from mlops_assets.lib.sources import deliveries
-from mlops_assets.lib.validation import BLOCKING_RULES, RULE_DESCRIPTIONS, profile
+from mlops_assets.lib.validation import (
+    BLOCKING_RULES,
+    EXPECTED_SEGMENTS,
+    RULE_DESCRIPTIONS,
+    profile,
+)
 
 OWNER = "team:data-engineering"
 SKEW_CHECK = "value_skew"
@@ -155,8 +160,28 @@ def _gate_results(results: Sequence[DayResult]) -> Iterator[dg.AssetCheckResult]
                 "failed_days": failed_days,
                 "violations": len(failures),
                 "quarantined": sorted({str(p) for r, _ in failures for p in r.quarantined}),
+                **(_coverage_metadata(results) if rule == EXPECTED_SEGMENTS else {}),
             },
         )
+
+
+def _coverage_metadata(results: Sequence[DayResult]) -> dict[str, object]:
+    """Per day: segments expected, present and missing, and where the expectation came from."""
+    rows = [
+        f"| {r.day} | {c.expected} | {c.present} | {c.missing.height} | "
+        f"{', '.join(c.sources) or 'nothing yet'} | "
+        f"{'; '.join(' / '.join(map(str, m)) for m in c.missing.head(5).iter_rows())} |"
+        for r in results
+        if (c := r.coverage) is not None
+    ]
+    header = "| day | expected | present | missing | expected from | e.g. missing |\n"
+    return {
+        "segments_expected": max((r.coverage.expected for r in results if r.coverage), default=0),
+        "segments_missing": sum(r.coverage.missing.height for r in results if r.coverage),
+        "coverage": dg.MetadataValue.md(
+            header + "|---|---|---|---|---|---|\n" + "\n".join(rows) if rows else "no day read"
+        ),
+    }
 
 
 def _skew_result(results: Sequence[DayResult]) -> dg.AssetCheckResult:
