@@ -383,6 +383,7 @@ def _simulate(args: argparse.Namespace) -> int:
     write_landing_days(
         settings.landing_dir, start + one_day, end + one_day, config, None, ["weather_forecast"]
     )
+    settle(settings.landing_settle_seconds)
     print(
         f"landed the actuals of {start} .. {end} ({', '.join(datasets)}"
         f"{f', drift +{args.drift_level:.0%}' if drift else ''}) and the weather forecasts for "
@@ -457,7 +458,19 @@ def _generate(args: argparse.Namespace) -> int:
         datasets,
         args.format,
     )
+    settle(settings.landing_settle_seconds)
     return 0
+
+
+def settle(seconds: float) -> None:
+    """Landing files are taken once unchanged for the settle time: wait it out after writing,
+    so that a run started next takes every file."""
+    if seconds > 0:
+        print(
+            f"waiting {seconds:g} s until the files have settled (MLOPS_LANDING_SETTLE_SECONDS)",
+            flush=True,
+        )
+        time.sleep(seconds)
 
 
 def _drift(args: argparse.Namespace) -> tuple[Drift, ...]:

@@ -10,6 +10,9 @@ import pytest
 # spinning starves the other thread (a 60k-row fit went from 1.4 s to 28 s). Set before xgboost
 # loads, here and in every subprocess the tests start.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# Tests write a landing file and ingest it at once, in fixtures of every scope; the settle time
+# has its own tests, which set it.
+os.environ.setdefault("MLOPS_LANDING_SETTLE_SECONDS", "0")
 
 from mlops_assets.settings import Settings
 from mlops_tests.eds_server import FakeEnergiDataService, serve
@@ -22,7 +25,6 @@ def mlops_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Setti
         monkeypatch.delenv(name)
     monkeypatch.setenv("MLOPS_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
-    # Tests write a landing file and ingest it at once; the settle time has its own tests.
     monkeypatch.setenv("MLOPS_LANDING_SETTLE_SECONDS", "0")
     yield Settings.from_env()
 

@@ -216,18 +216,21 @@ def landing_path(landing_dir: Path, dataset: str, day: date, fmt: str, tag: str 
 
 
 def write_file(df: pl.DataFrame, path: Path) -> Path:
-    """Write `df` in the format the path's extension names (used by the generator CLI and tests)."""
+    """Write `df` in the format the path's extension names (used by the generator CLI and tests),
+    the safe way: under a hidden name first, renamed into place once complete."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fmt = path.suffix.lstrip(".")
+    partial = path.with_name(f".{path.name}.part")
     if fmt == "parquet":
-        df.write_parquet(path)
+        df.write_parquet(partial)
     elif fmt == "csv":
-        df.write_csv(path)
+        df.write_csv(partial)
     elif fmt == "json":
         records = df.with_columns(pl.selectors.temporal().dt.strftime("%Y-%m-%dT%H:%M:%S"))
-        path.write_text(json.dumps({"records": records.to_dicts()}))
+        partial.write_text(json.dumps({"records": records.to_dicts()}))
     else:
         raise ValueError(f"{path}: unknown landing format {fmt!r}; use one of {FORMATS}")
+    os.replace(partial, path)
     return path
 
 
