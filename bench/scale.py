@@ -428,7 +428,7 @@ def comparison(small: Mapping[str, Any], large: Mapping[str, Any]) -> str:
         100.0,
         "",
     ]
-    a, b = f"{small['raw_rows'] / 1e6:.3g} M", f"{large['raw_rows'] / 1e6:.3g} M"
+    a, b = rows_label(small["raw_rows"]), rows_label(large["raw_rows"])
     checks = verdicts(small, large)
     lines = [
         banner(f"Scaling: {b} raw rows against {a}"),
@@ -444,10 +444,7 @@ def comparison(small: Mapping[str, Any], large: Mapping[str, Any]) -> str:
         "",
         table(
             ["target", "measured", "target", "verdict"],
-            [
-                [v.label, "-" if v.value is None else round(v.value, 3), v.target, v.text]
-                for v in checks
-            ],
+            [[v.label, "-" if v.value is None else v.value, v.target, v.text] for v in checks],
         ),
     ]
     if large["raw_rows"] < TARGET_ROWS:
@@ -458,6 +455,11 @@ def comparison(small: Mapping[str, Any], large: Mapping[str, Any]) -> str:
     failed = [v.label for v in checks if not v.met]
     lines.append(f"Verdict: {'NOT MET: ' + '; '.join(failed) if failed else 'all targets MET'}.")
     return "\n".join(lines)
+
+
+def rows_label(rows: int) -> str:
+    """1.02 M, or the exact count below a million."""
+    return f"{rows / 1e6:.3g} M" if rows >= 1_000_000 else f"{rows:,}"
 
 
 def _ratio(small: float, large: float) -> float | str:
@@ -512,6 +514,19 @@ def minimum_days() -> int:
     return MIN_TRAINING_DAYS + HOLDOUT_DAYS + 1
 
 
+def report(results: Sequence[Mapping[str, Any]], sizes_too: bool = True) -> list[dict] | None:
+    """Print each size (when `sizes_too`) and the largest against the smallest; the verdicts."""
+    if sizes_too:
+        for result in results:
+            print(size_report(result))
+    ordered = sorted(results, key=lambda r: r["raw_rows"])
+    if len(ordered) < 2 or not ordered[0]["raw_rows"] or not ordered[0]["wall_s"]:
+        return None
+    small, large = ordered[0], ordered[-1]
+    print(comparison(small, large))
+    return [asdict(v) | {"verdict": v.text} for v in verdicts(small, large)]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -534,11 +549,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         help=f"smoke test: {' and '.join(map(str, QUICK_SIZES))} consumer types, the fewest days",
     )
     parser.add_argument("--json", type=Path, help="also write the results to this file")
+    parser.add_argument(
+        "--from-json", type=Path, help="print the report of a saved --json file; run nothing"
+    )
     parser.add_argument("--keep", action="store_true", help="keep each size's data and instance")
     parser.add_argument(
         "--workdir", type=Path, help="where each size's temporary folder goes (default: TMPDIR)"
     )
     args = parser.parse_args(argv)
+    if args.from_json:
+        saved = json.loads(args.from_json.read_text())
+        print("\n".join(saved["header"]))
+        report(saved["sizes"])
+        print(f"\nTotal: {saved['total_s']:.0f} s")
+        return 0
     sizes = args.sizes or (QUICK_SIZES if args.quick else DEFAULT_SIZES)
     days = args.days or (minimum_days() if args.quick else DEFAULT_DAYS)
 
@@ -567,12 +591,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 measured.log = ""
         results.append(summarise(measured))
         print(size_report(results[-1]), flush=True)
-    ordered = sorted(results, key=lambda r: r["raw_rows"])
-    compared = None
-    if len(ordered) >= 2 and ordered[0]["raw_rows"] and ordered[0]["wall_s"]:
-        small, large = ordered[0], ordered[-1]
-        print(comparison(small, large))
-        compared = [asdict(v) | {"verdict": v.text} for v in verdicts(small, large)]
+    compared = report(results, sizes_too=False)
     total = time.perf_counter() - started
     print(f"\nTotal: {total:.0f} s")
     if args.json:

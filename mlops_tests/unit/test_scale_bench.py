@@ -3,6 +3,7 @@ readers on tiny literal inputs, and the process-tree memory sampler."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -87,6 +88,12 @@ def test_stage_seconds_sum_the_steps_and_put_the_rest_outside_steps() -> None:
 def test_outside_steps_is_never_negative() -> None:
     # Step clocks and the wall clock differ a little: steps may add up to more than the wall time.
     assert scale.stage_seconds([_step("raw_weather", 5.0)], wall_s=4.9)[scale.OUTSIDE] == 0.0
+
+
+def test_rows_label() -> None:
+    assert scale.rows_label(10_214_400) == "10.2 M"
+    assert scale.rows_label(1_021_440) == "1.02 M"
+    assert scale.rows_label(34_560) == "34,560"
 
 
 def test_share_growth_is_the_large_share_over_the_small_and_none_without_a_small_share() -> None:
@@ -176,9 +183,45 @@ def test_reports_render_both_sizes_and_the_verdicts() -> None:
     assert "4 consumer types: 6,912 raw rows (36 days x 24 h x 8 segments)" in text
     assert "raw ingest" in text and "drift" in text and "69 raw rows per second" in text
     text = scale.comparison(small, large)
+    assert "Scaling: 34,560 raw rows against 6,912" in text
     assert "Raw rows x5; time x3" in text
     assert "the largest size here has 34,560" in text
     assert "Verdict: all targets MET." in text
+
+
+def test_a_saved_json_prints_the_same_report_without_running(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def full(rows: int, wall: float, types: int) -> dict[str, Any]:
+        steps = [_step("staging_models", wall / 2)]
+        return _result(rows, wall, 2 * 10**9, scale.stage_seconds(steps, wall)) | {
+            "consumer_types": types,
+            "raw_days": 56,
+            "segments": rows // (56 * 24),
+            "job_s": wall,
+            "steps_s": wall / 2,
+            "steps": steps,
+            "runs": [],
+            "peak_tree_bytes": 2 * 10**9,
+            "peak_single_bytes": 10**9,
+            "peak_processes": 4,
+        }
+
+    saved = {
+        "header": ["Command: python bench/scale.py"],
+        "sizes": [full(1_021_440, 100.0, 380), full(10_214_400, 1200.0, 3800)],
+        "verdicts": None,
+        "total_s": 1300.0,
+    }
+    path = tmp_path / "scale.json"
+    path.write_text(json.dumps(saved))
+    assert scale.main(["--from-json", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Command: python bench/scale.py\n")
+    assert "3800 consumer types: 10,214,400 raw rows (56 days x 24 h x 7,600 segments)" in out
+    assert "Scaling: 10.2 M raw rows against 1.02 M" in out
+    assert "Verdict: NOT MET: time at 10,214,400 raw rows; time ratio" in out
+    assert out.rstrip().endswith("Total: 1300 s")
 
 
 # --- the job's environment ------------------------------------------------------------------------
