@@ -54,6 +54,10 @@ bench: $(STAMP) $(MANIFEST)  ## measured ratios, ours vs. the naive equivalent
 bench-forecast: $(STAMP)  ## out-of-sample backtest vs. the naive forecasts, generated and real load (ARGS=--quick)
 	$(BIN)/python bench/forecast_quality.py $(ARGS)
 
+.PHONY: bench-scale
+bench-scale: $(STAMP) $(MANIFEST)  ## the main job at 1 M and 10 M raw rows: seconds per stage, peak RSS (ARGS=--quick)
+	$(BIN)/python bench/scale.py $(ARGS)
+
 # Reinstall only when the declared dependencies change.
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
