@@ -176,6 +176,17 @@ def _day_frame(
     return pl.concat(frames).cast(PREDICTIONS_SCHEMA).select(list(PREDICTIONS_SCHEMA))  # type: ignore[arg-type]
 
 
+def with_champion_forecast(features: pl.DataFrame, predictions: pl.DataFrame) -> pl.DataFrame:
+    """A day's features with the champion's forecast of each row as `prediction` (null where it
+    made none): what the drift report compares."""
+    champion = predictions.filter(pl.col(ROLE) == "champion").select(
+        ENTITY, TIMESTAMP, pl.col(PREDICTION).alias(fc.PREDICTION)
+    )
+    return features.join(champion, on=[ENTITY, TIMESTAMP]).with_columns(
+        pl.col(fc.PREDICTION).fill_nan(None)
+    )
+
+
 def realised(predictions: pl.DataFrame, actuals: pl.DataFrame) -> dict[str, fc.Evaluation]:
     """Realised metrics (WAPE first, as the performance trigger reads it) per model role, on the
     hours whose actuals have landed."""
