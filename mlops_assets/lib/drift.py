@@ -180,27 +180,45 @@ def drift_report(
     )
 
 
+@dataclass(frozen=True)
+class PreparedReference:
+    """The reference made comparable once for any number of days: its ordinary-day rows with a
+    level, consumption over the level, grouped by cell (day type, hour)."""
+
+    columns: list[str]  # as asked, the level included
+    compared: list[str]  # what is compared: the columns without the level
+    pools: dict[int, pl.DataFrame]  # each cell's rows, in the reference's order
+
+
+def prepare_reference(reference: pl.DataFrame, columns: Sequence[str]) -> PreparedReference:
+    """The like-for-like side of the reference: the part of `like_for_like` that does not depend
+    on the day, so a range of days pays for it once."""
+    _require_like_for_like(reference, "reference", columns)
+    compared = [c for c in columns if c != LEVEL]
+    ref = _comparable(reference, compared)
+    pools = {
+        int(key[0]): pool  # type: ignore[call-overload]
+        for key, pool in ref.partition_by(_CELL, as_dict=True, maintain_order=True).items()
+    }
+    return PreparedReference(columns=list(columns), compared=compared, pools=pools)
+
+
 def like_for_like(
     reference: pl.DataFrame, current: pl.DataFrame, columns: Sequence[str], *, seed: int = 0
 ) -> Comparison:
     """Rows of the same day type and hour on ordinary days, consumption relative to the level."""
-    needed = [*dict.fromkeys([*columns, LEVEL, "day_of_week", "hour_of_day", "is_holiday"])]
-    for side, frame in (("reference", reference), ("current", current)):
-        missing = [c for c in [*needed, TIMESTAMP] if c not in frame.columns]
-        if missing:
-            raise ValueError(
-                f"The {side} frame lacks column(s) {missing} that a like-for-like drift "
-                f"comparison needs (it has {frame.columns}). The training reference and the "
-                "day's features both carry every feature column; pass frames that do."
-            )
-    compared = [c for c in columns if c != LEVEL]
-    ref = _comparable(reference, compared)
+    return compare(prepare_reference(reference, columns), current, seed=seed)
+
+
+def compare(prepared: PreparedReference, current: pl.DataFrame, *, seed: int = 0) -> Comparison:
+    """`like_for_like` of one day's rows against a reference prepared once."""
+    _require_like_for_like(current, "current", prepared.columns)
+    compared = prepared.compared
     cur = _comparable(current, compared)
-    cells = dict(cur.group_by(_CELL).len().iter_rows())
-    pools = {cell: ref.filter(pl.col(_CELL) == cell) for cell in cells}
+    cells = dict(cur.group_by(_CELL, maintain_order=True).len().iter_rows())
     # A cell (day type, hour) the reference lacks cannot be compared; nor can a day made mostly
     # of holiday-reading rows, whose few remaining hours would stand for the whole day.
-    cur = cur.filter(pl.col(_CELL).is_in([c for c, pool in pools.items() if pool.height]))
+    cur = cur.filter(pl.col(_CELL).is_in([c for c in cells if c in prepared.pools]))
     if cur.height < MIN_DAY_SHARE * current.height:
         holiday = int(reads_holiday(current).sum())
         return _skipped(
@@ -209,13 +227,20 @@ def like_for_like(
             f"windows and {current.height - holiday - cur.height:,} more have no like (day "
             f"type, hour, a {LEVEL} > 0) in the reference: under {MIN_DAY_SHARE:.0%} left",
         )
-    cells = dict(cur.group_by(_CELL).len().iter_rows())
+    pools = prepared.pools
+    # In the order of the day's rows, so the matched reference is the same frame on every run.
+    cells = dict(cur.group_by(_CELL, maintain_order=True).len().iter_rows())
     # The most reference rows that keep the current day's mix of day types and hours.
     total = min(pools[c].height * cur.height / n for c, n in cells.items())
     matched = pl.concat(
         sample(pools[c], max(1, int(total * n / cur.height)), seed) for c, n in cells.items()
     )
-    types = cur.group_by(pl.col(_CELL) // 24).len().sort("len", descending=True).rows()
+    types = (
+        cur.group_by(pl.col(_CELL) // 24, maintain_order=True)
+        .len()
+        .sort("len", descending=True, maintain_order=True)
+        .rows()
+    )
     mix = " + ".join(f"{DAY_NAMES[k]} {n / cur.height:.0%}" for k, n in types)
     return Comparison(
         reference=matched.drop(_CELL),
@@ -224,6 +249,17 @@ def like_for_like(
         subset=f"{mix} reference, {matched.height:,} rows of ordinary days, same hours, "
         f"relative to {LEVEL}",
     )
+
+
+def _require_like_for_like(frame: pl.DataFrame, side: str, columns: Sequence[str]) -> None:
+    needed = [*dict.fromkeys([*columns, LEVEL, "day_of_week", "hour_of_day", "is_holiday"])]
+    missing = [c for c in [*needed, TIMESTAMP] if c not in frame.columns]
+    if missing:
+        raise ValueError(
+            f"The {side} frame lacks column(s) {missing} that a like-for-like drift "
+            f"comparison needs (it has {frame.columns}). The training reference and the "
+            "day's features both carry every feature column; pass frames that do."
+        )
 
 
 def reads_holiday(frame: pl.DataFrame) -> pl.Series:

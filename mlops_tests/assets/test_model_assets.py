@@ -2,7 +2,8 @@
 reproduce, and survive an MLflow outage with the champion untouched."""
 
 import socket
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -13,15 +14,25 @@ import pytest
 from mlops_assets import cli
 from mlops_assets.definitions import ASSETS
 from mlops_assets.defs.jobs import feature_job, ingestion_job, training_data_job
-from mlops_assets.defs.resources import ModelPolicyResource, ModelRegistryResource, build_resources
-from mlops_assets.lib import training
+from mlops_assets.defs.resources import (
+    FeatureStoreResource,
+    ModelPolicyResource,
+    ModelRegistryResource,
+    build_resources,
+)
+from mlops_assets.lib import drift, training
 from mlops_assets.lib.features import LABEL
+from mlops_assets.lib.lake import Lake
 from mlops_assets.lib.registry import CHALLENGER, CHAMPION, PREVIOUS_CHAMPION, Registry
+from mlops_assets.lib.scoring import ISSUED_AT
 from mlops_assets.settings import Settings
 
 FIRST, LAST = date(2025, 2, 8), date(2025, 3, 24)
 MODEL = dg.AssetSelection.assets("candidate_model", "champion_model")
 GATE = "beats_baseline_and_champion"
+SCORING = dg.AssetSelection.assets("batch_predictions", "drift_report")
+# Three ordinary days after the test week (no holiday in their feature windows).
+RANGE = [date(2025, 3, 18) + timedelta(days=i) for i in range(3)]
 
 
 def _run(
@@ -29,6 +40,7 @@ def _run(
     instance: dg.DagsterInstance,
     selection: dg.AssetSelection | None = None,
     first: date = FIRST,
+    last: date = LAST,
     **resources: dg.ConfigurableResource,
 ) -> dg.ExecuteInProcessResult:
     return dg.materialize(
@@ -36,7 +48,7 @@ def _run(
         selection=selection,
         tags={
             "dagster/asset_partition_range_start": first.isoformat(),
-            "dagster/asset_partition_range_end": LAST.isoformat(),
+            "dagster/asset_partition_range_end": last.isoformat(),
         },
         resources={**build_resources(settings), **resources},
         instance=instance,
@@ -204,3 +216,97 @@ def test_an_mlflow_outage_fails_clearly_after_retries_and_keeps_the_champion(
     assert f"MLflow at http://127.0.0.1:{port}" in message
     assert "champion alias was not touched" in message
     assert _registry(settings).aliases() == before
+
+
+def _count_calls(
+    monkeypatch: pytest.MonkeyPatch, counts: Counter[str], owner: object, name: str
+) -> None:
+    """Count the calls of the real `owner.name` (still called) under `name`."""
+    real: Callable[..., object] = getattr(owner, name)
+
+    def counted(*args: object, **kwargs: object) -> object:
+        counts[name] += 1
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, counted)
+
+
+def _scored(
+    settings: Settings,
+    instance: dg.DagsterInstance,
+    run: dg.ExecuteInProcessResult,
+    days: list[date],
+) -> dict[str, tuple[pl.DataFrame, dict[str, object]]]:
+    """Each day's forecast file and the drift metadata its partition recorded in `run`."""
+    lake = Lake(settings.lake_dir)
+    out = {}
+    for day in days:
+        frame = lake.read("predictions", [day])
+        assert frame is not None
+        (record,) = instance.fetch_materializations(
+            dg.AssetRecordsFilter(
+                asset_key=dg.AssetKey("drift_report"),
+                asset_partitions=[day.isoformat()],
+            ),
+            limit=1,
+        ).records
+        assert record.run_id == run.run_id
+        meta = record.asset_materialization.metadata  # type: ignore[union-attr]
+        out[day.isoformat()] = (frame, {k: v.value for k, v in meta.items()})
+    return out
+
+
+def test_a_range_joins_loads_and_compares_once_and_writes_what_its_days_alone_write(
+    pipeline: tuple[Settings, dg.DagsterInstance, dg.ExecuteInProcessResult],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings, instance, _ = pipeline
+    counts: Counter[str] = Counter()
+    for owner, name in [
+        (Registry, "load_forecaster"),
+        (Registry, "reference"),
+        (FeatureStoreResource, "features_for"),
+        (drift, "prepare_reference"),
+    ]:
+        _count_calls(monkeypatch, counts, owner, name)
+    models = len(set(_registry(settings).aliases().get(a) for a in (CHAMPION, CHALLENGER)))
+
+    ranged = _run(settings, instance, SCORING, RANGE[0], RANGE[-1])
+
+    assert ranged.success
+    # The champion and the challenger loaded once; one join each for the forecasts and the
+    # drift reports; the reference loaded and prepared once, for all three days.
+    assert counts == {
+        "load_forecaster": models,
+        "features_for": 2,
+        "reference": 1,
+        "prepare_reference": 1,
+    }
+    range_outputs = _scored(settings, instance, ranged, RANGE)
+    # Each partition records its own day's forecast, and the range it was issued in.
+    records = ranged.asset_materializations_for_node("batch_predictions")
+    assert sorted(r.partition for r in records) == [d.isoformat() for d in RANGE]
+    for record in records:
+        meta = {k: v.value for k, v in record.metadata.items()}
+        frame, _ = range_outputs[record.partition]  # type: ignore[index]
+        assert meta["dagster/row_count"] == frame.height
+        assert str(meta["path"]).endswith(f"day={record.partition}/data.parquet")
+        assert meta["origin"] == f"{record.partition} 00:00 UTC"
+        assert meta["range"] == f"{RANGE[0]}..{RANGE[-1]}" and meta["range_days"] == 3
+    issued = {f.get_column(ISSUED_AT).unique().item() for f, _ in range_outputs.values()}
+    assert len(issued) == 1  # one issue time for the whole range
+
+    for day in RANGE:
+        counts.clear()
+        alone = _run(settings, instance, SCORING, day, day)
+        assert alone.success
+        assert counts["load_forecaster"] == models and counts["reference"] == 1
+        (record,) = alone.asset_materializations_for_node("batch_predictions")
+        assert "range" not in record.metadata
+        frame, meta = _scored(settings, instance, alone, [day])[day.isoformat()]
+        range_frame, range_meta = range_outputs[day.isoformat()]
+        assert frame.drop(ISSUED_AT).equals(range_frame.drop(ISSUED_AT)), day
+        assert meta["status"] == "compared", meta
+        for key in ("drift_share", "drifted_columns", "n_columns", "reference", "current_rows"):
+            assert meta[key] == range_meta[key], (day, key)
+        assert meta["scores"] == range_meta["scores"], day

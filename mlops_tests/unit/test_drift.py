@@ -19,8 +19,10 @@ from mlops_assets.lib.drift import (
     DRIFT_COLUMNS,
     LEVEL,
     DriftResult,
+    compare,
     drift_report,
     like_for_like,
+    prepare_reference,
     reads_holiday,
     sample,
 )
@@ -278,6 +280,41 @@ def test_a_day_that_reads_a_holiday_is_skipped_and_says_why() -> None:
     assert comparison.skipped is not None
     assert "read a holiday in their feature windows" in comparison.skipped
     assert comparison.current.is_empty() and comparison.subset == "none"
+
+
+def test_a_reference_prepared_once_compares_each_day_as_like_for_like_does() -> None:
+    reference = calendar_frame(date(2025, 3, 3), 21, 6, seed=10)
+    # A Monday, a UTC Tuesday with an hour of Wednesday, a Saturday, and a day after Easter.
+    days = [date(2025, 3, 31), date(2025, 3, 25), date(2025, 3, 29), date(2025, 4, 22)]
+    currents = [calendar_frame(day, 1, 6, seed=11 + i) for i, day in enumerate(days)]
+
+    prepared = prepare_reference(reference, MONITORED)
+    once = [compare(prepared, current) for current in currents]
+    each = [like_for_like(reference, current, MONITORED) for current in currents]
+
+    for day, ranged, alone in zip(days, once, each, strict=True):
+        assert (ranged.skipped, ranged.subset, ranged.columns) == (
+            alone.skipped,
+            alone.subset,
+            alone.columns,
+        ), day
+        assert ranged.reference.equals(alone.reference) and ranged.current.equals(alone.current)
+    assert once[-1].skipped is not None and all(c.skipped is None for c in once[:-1])
+    results = [
+        drift_report(c.reference, c.current, c.columns, method=DAILY_METHOD) for c in once[:-1]
+    ]
+    expected = [
+        drift_report(c.reference, c.current, c.columns, method=DAILY_METHOD) for c in each[:-1]
+    ]
+    assert [(r.share_drifted, r.scores) for r in results] == [
+        (r.share_drifted, r.scores) for r in expected
+    ]
+
+
+def test_a_reference_without_the_calendar_is_refused_before_any_day() -> None:
+    frame = calendar_frame(date(2025, 3, 3), 1, 2, seed=9)
+    with pytest.raises(ValueError, match=r"reference frame lacks column\(s\) \['is_holiday'"):
+        prepare_reference(frame.drop("is_holiday"), MONITORED)
 
 
 def test_a_frame_without_the_calendar_or_the_level_is_refused() -> None:

@@ -171,8 +171,8 @@ def drift_report(
     model_registry: ModelRegistryResource,
     monitoring: MonitoringPolicyResource,
 ) -> Iterator[dg.MaterializeResult]:
+    from mlops_assets.lib.drift import compare, prepare_reference
     from mlops_assets.lib.drift import drift_report as evidently_drift
-    from mlops_assets.lib.drift import like_for_like
 
     registry = model_registry.registry()
     try:
@@ -182,28 +182,27 @@ def drift_report(
         reference = registry.reference(champion.version, Path(monitoring.reference_cache_dir))
     except (RegistryUnavailable, RegistryError) as error:
         raise registry_failure(error) from error
+    days = [date.fromisoformat(k) for k in context.partition_keys]
+    # Once per range: the reference made comparable, and one point-in-time join for every day.
+    prepared = prepare_reference(reference, MONITORED)
+    segments = {day: feature_store.segments_on(day) for day in days}
+    features_by_day = scoring.by_day(
+        feature_store.features_for(scoring.range_entities(segments)), days
+    )
+    store = lake.lake()
     metadata_by_day = {}
-    for day in (date.fromisoformat(k) for k in context.partition_keys):
-        features = feature_store.features_for(
-            scoring.day_entities(feature_store.segments_on(day), day)
-        )
-        predictions = lake.lake().read(PREDICTIONS_TABLE, [day])
+    for day, features in features_by_day.items():
+        predictions = store.read(PREDICTIONS_TABLE, [day])
         if predictions is None:
             raise dg.Failure(f"drift_report {day}: no batch_predictions for {day}")
-        current = features.join(
-            predictions.filter(pl.col(scoring.ROLE) == "champion").select(
-                ENTITY, TIMESTAMP, pl.col(scoring.PREDICTION).alias("prediction")
-            ),
-            on=[ENTITY, TIMESTAMP],
-        )
         # Only rows with their full history compare like for like with the training reference.
-        current = current.with_columns(pl.col("prediction").fill_nan(None)).drop_nulls(MONITORED)
+        current = scoring.with_champion_forecast(features, predictions).drop_nulls(MONITORED)
         if current.is_empty():
             context.log.warning(f"{day}: no row has every monitored feature yet; no drift report")
             metadata_by_day[day] = {"status": "skipped: not enough history for the features"}
             continue
         # Same weekday and hour, ordinary days, consumption relative to the segment's level.
-        comparison = like_for_like(reference, current, MONITORED)
+        comparison = compare(prepared, current)
         if comparison.skipped:
             context.log.warning(f"{day}: no drift report: {comparison.skipped}")
             metadata_by_day[day] = {"status": f"skipped: {comparison.skipped}"}

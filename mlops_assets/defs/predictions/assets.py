@@ -6,6 +6,8 @@ and D's weather forecast are staged, and is in the lake before any hour of D has
 """
 
 from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import polars as pl
@@ -16,6 +18,7 @@ from mlops_assets.defs.partitions import forecast_partitions
 from mlops_assets.defs.resources import FeatureStoreResource, LakeResource, ModelRegistryResource
 from mlops_assets.feature_repo.repo import OWNER
 from mlops_assets.lib import scoring
+from mlops_assets.lib.lake import Lake
 from mlops_assets.lib.markdown import markdown_table
 from mlops_assets.lib.registry import (
     CHALLENGER,
@@ -73,38 +76,57 @@ def batch_predictions(
     except (RegistryUnavailable, RegistryError) as error:
         raise registry_failure(error) from error
     days = [date.fromisoformat(k) for k in context.partition_keys]
+    segments = {day: feature_store.segments_on(day) for day in days}
+    missing = [day.isoformat() for day, found in segments.items() if not found]
+    if missing:
+        raise dg.Failure(
+            description=f"batch_predictions partition(s) {', '.join(missing)}: the offline "
+            "store has no features for them; materialize consumption_features for them first",
+            allow_retries=False,
+        )
     issued_at = datetime.now(UTC)
-    written, frames = [], []
-    for i, day in enumerate(days, 1):
-        segments = feature_store.segments_on(day)
-        if not segments:
-            raise dg.Failure(
-                description=f"batch_predictions partition {day}: the offline store has no "
-                f"features for {day}; materialize consumption_features for it first",
-                allow_retries=False,
-            )
-        features = feature_store.features_for(scoring.day_entities(segments, day))
-        frame = scoring.score_day(features, models, day, issued_at)
-        written.append(lake.lake().write(PREDICTIONS_TABLE, day, frame))
-        frames.append(frame)
-        context.log.info(f"[{i}/{len(days)}] {day}: {frame.height} forecasts -> {written[-1]}")
-    everything = pl.concat(frames)
-    champion = everything.filter(pl.col(scoring.ROLE) == "champion")
+    # One point-in-time join and one scoring pass per chunk of days for the whole range; each
+    # day is still written and recorded on its own.
+    features = feature_store.features_for(scoring.range_entities(segments))
+    store = lake.lake()
+    metadata_by_day = {}
+    for i, (day, frame) in enumerate(scoring.score_days(features, models, days, issued_at), 1):
+        path = store.write(PREDICTIONS_TABLE, day, frame)
+        metadata_by_day[day] = _day_metadata(day, frame, models, issued_at, path, store)
+        context.log.info(f"[{i}/{len(days)}] {day}: {frame.height} forecasts -> {path}")
+    if len(days) == 1:
+        return dg.MaterializeResult(metadata=metadata_by_day[days[0]])
+    for day, metadata in metadata_by_day.items():
+        context.add_asset_metadata(metadata, partition_key=day.isoformat())
+    rows = sum(int(m["dagster/row_count"]) for m in metadata_by_day.values())
     return dg.MaterializeResult(
-        metadata={
-            "dagster/row_count": everything.height,
-            "days": len(days),
-            "segments": champion.get_column("segment_id").n_unique(),
-            "champion_version": models[0].version,
-            "origin": f"{days[0]} 00:00 UTC" if len(days) == 1 else "00:00 UTC of each day",
-            "issued_at": issued_at.isoformat(timespec="seconds"),
-            "challenger_version": models[1].version if len(models) > 1 else "none",
-            "mean_forecast_kwh": float(champion.get_column(scoring.PREDICTION).mean() or 0.0),  # type: ignore[arg-type]
-            "path": dg.MetadataValue.path(str(written[-1])),
-            "query": dg.MetadataValue.md(
-                f"```sql\nselect * from read_parquet('{lake.lake().glob(PREDICTIONS_TABLE)}', "
-                "hive_partitioning = true)\n```"
-            ),
-            "preview": dg.MetadataValue.md(markdown_table(champion.head(5))),
-        }
+        metadata={"range": f"{days[0]}..{days[-1]}", "range_days": len(days), "range_rows": rows}
     )
+
+
+def _day_metadata(
+    day: date,
+    frame: pl.DataFrame,
+    models: list[scoring.ScoringModel],
+    issued_at: datetime,
+    path: Path,
+    store: Lake,
+) -> dict[str, Any]:
+    """What the partition of `day` records: its own rows, segments, forecast and file."""
+    champion = frame.filter(pl.col(scoring.ROLE) == "champion")
+    return {
+        "dagster/row_count": frame.height,
+        "days": 1,
+        "segments": champion.get_column("segment_id").n_unique(),
+        "champion_version": models[0].version,
+        "origin": f"{day} 00:00 UTC",
+        "issued_at": issued_at.isoformat(timespec="seconds"),
+        "challenger_version": models[1].version if len(models) > 1 else "none",
+        "mean_forecast_kwh": float(champion.get_column(scoring.PREDICTION).mean() or 0.0),  # type: ignore[arg-type]
+        "path": dg.MetadataValue.path(str(path)),
+        "query": dg.MetadataValue.md(
+            f"```sql\nselect * from read_parquet('{store.glob(PREDICTIONS_TABLE)}', "
+            "hive_partitioning = true)\n```"
+        ),
+        "preview": dg.MetadataValue.md(markdown_table(champion.head(5))),
+    }
