@@ -242,16 +242,33 @@ class FitResult:
     curve: dict[str, list[float]]
     seconds: float
     rows: int = 0  # rows the booster was fitted on
+    cluster: str = ""  # the Dask scheduler it was fitted on; empty: this process
+    workers: int = 0  # the Dask workers that shared the fit
 
     @property
     def rounds(self) -> int:
         return self.best_iteration + 1
 
+    @property
+    def where(self) -> str:
+        if not self.cluster:
+            return "in this process"
+        return f"on the Dask cluster at {self.cluster} ({self.workers} workers)"
+
 
 def fit(
-    train: pl.DataFrame, validation: pl.DataFrame, params: BoosterParams, seed: int
+    train: pl.DataFrame,
+    validation: pl.DataFrame,
+    params: BoosterParams,
+    seed: int,
+    cluster: str = "",
 ) -> FitResult:
-    """Fit on `train`, stop early on `validation` MAE, keep only the trees up to the best round."""
+    """Fit on `train`, stop early on `validation` MAE, keep only the trees up to the best round.
+    With `cluster` (a Dask scheduler address) the fit runs there through xgboost.dask."""
+    if cluster:
+        from mlops_assets.lib import dask_training
+
+        return dask_training.fit(train, validation, params, seed, cluster)
     import xgboost as xgb
 
     started = time.perf_counter()
@@ -278,27 +295,18 @@ def fit(
     )
 
 
-def refit(frame: pl.DataFrame, params: BoosterParams, rounds: int, seed: int) -> xgb.Booster:
-    """Fit exactly `rounds` rounds on `frame` (no early stopping): the final model's fit."""
+def refit(
+    frame: pl.DataFrame, params: BoosterParams, rounds: int, seed: int, cluster: str = ""
+) -> xgb.Booster:
+    """Fit exactly `rounds` rounds on `frame` (no early stopping): the final model's fit; on the
+    Dask cluster at `cluster` when one is given."""
+    if cluster:
+        from mlops_assets.lib import dask_training
+
+        return dask_training.refit(frame, params, rounds, seed, cluster)
     import xgboost as xgb
 
     return xgb.train(params.xgb_params(seed), dmatrix(frame, with_label=True), rounds)
-
-
-def fit_final(split: Split, params: BoosterParams, seed: int) -> FitResult:
-    """Choose the number of rounds by early stopping on the validation window, then refit on
-    train + validation with that many rounds: the validation days are the newest data before the
-    test window, too valuable to leave out of the model that is registered."""
-    started = time.perf_counter()
-    chosen = fit(split.train, split.validation, params, seed)
-    both = pl.concat([split.train, split.validation], how="vertical_relaxed")
-    return FitResult(
-        booster=refit(both, params, chosen.rounds, seed),
-        best_iteration=chosen.best_iteration,
-        curve=chosen.curve,
-        seconds=time.perf_counter() - started,
-        rows=both.height,
-    )
 
 
 def dmatrix(frame: pl.DataFrame, with_label: bool = False) -> xgb.DMatrix:
