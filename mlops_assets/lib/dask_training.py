@@ -29,11 +29,13 @@ if TYPE_CHECKING:
 SETTING = "MLOPS_TRAINING_CLUSTER"
 ADDRESS = re.compile(r"^tcp://[A-Za-z0-9.\-]+:\d{1,5}$")
 CONNECT_TIMEOUT_S = 30
-# Measured on a LocalCluster (2 workers x 1 thread) against the single-process fit of the same
-# candidate (mlops_tests/model/test_distributed_training.py): the relative difference of every
-# validation and test WAPE and MAE stays within this. Row sampling and the quantile sketch depend
-# on how rows are partitioned, so the two fits are close, not equal.
-TOLERANCE = 0.03
+# How far a fit here may be from the single-process fit of the same candidate, relative, on
+# validation and test WAPE and MAE. Row sampling and the quantile sketch follow the partitioning,
+# so the two are close, not equal. Measured on generated training sets (LocalCluster, 1 thread
+# per worker): 0.2-0.8 % with 2 workers on 20 segments x 28 days (the same in 5 cluster
+# sessions), 1.6-3.7 % with 3 workers there, 1.2-3.0 % with 2 workers on 40 segments x 35 days.
+# A reproduction of a version fitted here refits in one process and compares within this.
+TOLERANCE = 0.05
 
 
 def check_address(address: str) -> str:
