@@ -64,6 +64,14 @@ def connect(address: str) -> Iterator[Client]:
         ) from error
     try:
         client.wait_for_workers(1, timeout=CONNECT_TIMEOUT_S)
+        try:
+            # Pickled tasks and xgboost's collective need the same versions on every side.
+            client.get_versions(check=True, packages=["xgboost"])
+        except ValueError as error:
+            raise RuntimeError(
+                f"{SETTING}={address}: the cluster's packages differ from this run's ({error}); "
+                "run its scheduler and workers on the mlops-assets image (deploy/README.md)"
+            ) from error
         yield client
     finally:
         client.close()
