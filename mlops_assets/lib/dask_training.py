@@ -32,8 +32,9 @@ CONNECT_TIMEOUT_S = 30
 # How far a fit here may be from the single-process fit of the same candidate, relative, on
 # validation and test WAPE and MAE. Row sampling and the quantile sketch follow the partitioning,
 # so the two are close, not equal. Measured on generated training sets (LocalCluster, 1 thread
-# per worker): 0.2-0.8 % with 2 workers on 20 segments x 28 days (the same in 5 cluster
-# sessions), 1.6-3.7 % with 3 workers there, 1.2-3.0 % with 2 workers on 40 segments x 35 days.
+# per worker, 64 bins): 0.1-0.5 % with 2 workers on 20 segments x 28 days (the same in 3 cluster
+# sessions), 0.9-1.4 % with 3 workers there, 1.6-3.3 % with 2 workers on 40 segments x 35 days
+# (with 256 bins: 0.2-0.8 %, 1.6-3.7 % and 1.2-3.0 %).
 # A reproduction of a version fitted here refits in one process and compares within this.
 TOLERANCE = 0.05
 
@@ -98,8 +99,10 @@ def _scattered(client: Client, values: np.ndarray, parts: int) -> Array:
 
 
 def _matrices(
-    client: Client, frame: pl.DataFrame, parts: int, ref: Any = None
+    client: Client, frame: pl.DataFrame, parts: int, max_bin: int, ref: Any = None
 ) -> xgb.dask.DaskQuantileDMatrix:
+    """Design matrix and label as a quantised matrix on the workers; its bins must be the
+    booster's."""
     import xgboost.dask  # noqa: F401 (`import xgboost` alone has no .dask)
     from xgboost.dask import DaskQuantileDMatrix
 
@@ -108,6 +111,7 @@ def _matrices(
         _scattered(client, fc.design_matrix(frame), parts),
         _scattered(client, fc.relative_label(frame), parts),
         feature_names=list(fc.MODEL_FEATURES),
+        max_bin=max_bin,
         ref=ref,
     )
 
@@ -130,8 +134,8 @@ def fit(
     started = time.perf_counter()
     with connect(address) as client:
         parts = workers(client)
-        dtrain = _matrices(client, train, parts)
-        dvalid = _matrices(client, validation, parts, ref=dtrain)
+        dtrain = _matrices(client, train, parts, params.max_bin)
+        dvalid = _matrices(client, validation, parts, params.max_bin, ref=dtrain)
         out = dxgb.train(
             client,
             _params(params, seed),
@@ -164,7 +168,7 @@ def refit(
         out = dxgb.train(
             client,
             _params(params, seed),
-            _matrices(client, frame, workers(client)),
+            _matrices(client, frame, workers(client), params.max_bin),
             num_boost_round=rounds,
             verbose_eval=False,
         )

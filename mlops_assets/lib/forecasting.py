@@ -93,6 +93,12 @@ class BoosterParams:
     reg_lambda: float = 1.0
     max_rounds: int = 600
     early_stopping_rounds: int = 40
+    # Histogram bins per feature; XGBoost's default is 256 (`LEGACY_MAX_BIN`). Measured with
+    # bench/training.py on generated training sets of 30 days: at 2.9 M training rows 64 bins
+    # took 14 % less time per round (0.59 against 0.69 s, interleaved); validation WAPE changed
+    # by +1.0 %, -0.0 % and +0.0 % (relative) at 76, 760 and 7,600 segments and test WAPE by
+    # -0.3 %, +0.3 % and -1.5 %. Row sampling at 0.5 saved no time per round (bench/README.md).
+    max_bin: int = 64
 
     def xgb_params(self, seed: int) -> dict[str, Any]:
         return {
@@ -105,6 +111,7 @@ class BoosterParams:
             "subsample": self.subsample,
             "colsample_bytree": self.colsample_bytree,
             "reg_lambda": self.reg_lambda,
+            "max_bin": self.max_bin,
             "seed": seed,
             "nthread": N_THREADS,
         }
@@ -112,6 +119,9 @@ class BoosterParams:
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+
+# The bins every version trained before BoosterParams had `max_bin` was fitted with.
+LEGACY_MAX_BIN = 256
 
 # What the budgeted search samples from (scikit-learn's ParameterSampler, seeded).
 SEARCH_SPACE: dict[str, list[Any]] = {

@@ -423,7 +423,8 @@ def reproduce(
             f"the metrics must agree within {tolerance:.0%} (relative)"
         )
     family = tags.get(families.FAMILY_TAG, "xgboost")
-    refit = families.select(split, fc.BoosterParams(**config["booster"]), config["seed"], [family])
+    booster = {"max_bin": fc.LEGACY_MAX_BIN, **config["booster"]}
+    refit = families.select(split, fc.BoosterParams(**booster), config["seed"], [family])
     evaluation = fc.evaluate_all(split.test, {"candidate": refit.forecaster.predict(split.test)})
     # Versions trained before WAPE existed logged the others only.
     names = [name for name in fc.METRICS if f"test_{name}" in logged_metrics]
