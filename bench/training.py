@@ -6,6 +6,13 @@ Scoring: `predict(booster, frame)` from the polars frame (design matrix and leve
 included) beside raw XGBoost prediction on a prebuilt float32 matrix and a naive pandas
 equivalent; the project target is batch scoring at most 25 % above raw XGBoost prediction.
 
+Bounded training time (`--bounds [--quick]`, not part of `bench/run.py`): on generated training
+sets (the generator, staging and feature code, 30 days) of 76, 760 and 7,600 segments, the
+early-stopped fit with our BoosterParams (64 histogram bins) beside XGBoost's default 256 bins
+and row sampling at 0.5: fit time, rounds, validation and test WAPE side by side, each size in a
+fresh process (`--bounds-one N`). `--per-round N` times a round of each, interleaved. Results and
+the choice in bench/README.md.
+
 Run through `bench/run.py`, or directly: `.venv/bin/python bench/training.py [--quick]`. Run with
 `--peak ...` it is the fresh process that times one fit and measures its peak memory.
 """
@@ -309,7 +316,164 @@ def run(quick: bool = False) -> str:
     )
 
 
+# --- bounded training time -----------------------------------------------------------------------
+
+BOUND_DAYS = 30  # 16 training, 7 validation and 7 test days: TrainingConfig's split
+BOUND_SEGMENTS = (76, 760, 7_600)  # 54,720 / 547,200 / 5,472,000 rows
+QUICK_BOUND_SEGMENTS = (76, 760)
+BOUND_START = datetime(2025, 1, 6, tzinfo=UTC)
+# Ours first (max_bin 64, subsample 0.9); each alternative changes only what its name says.
+ALTERNATIVES: dict[str, dict[str, float]] = {
+    "ours": {},
+    "max_bin 256 (default)": {"max_bin": fc.LEGACY_MAX_BIN},
+    "subsample 0.5": {"subsample": 0.5},
+}
+
+
+def generated_frame(n_segments: int, days: int = BOUND_DAYS) -> pl.DataFrame:
+    """A training set as the pipeline builds it: generated raw consumption and weather
+    forecasts, staged, the feature code, labels joined."""
+    from datetime import timedelta
+
+    from mlops_assets.lib.features import build_features, staged_window
+    from mlops_assets.lib.generator import (
+        GeneratorConfig,
+        generate_consumption,
+        generate_weather_forecast,
+    )
+    from mlops_assets.lib.staging import stage_consumption, stage_weather_forecast
+
+    end = BOUND_START + timedelta(days=days)
+    config = GeneratorConfig(n_consumer_types=n_segments // 2)
+    history_start, _ = staged_window(BOUND_START, end)
+    consumption = stage_consumption(generate_consumption(history_start, end, config))
+    forecasts = stage_weather_forecast(generate_weather_forecast(BOUND_START, end, config))
+    features = build_features(consumption, forecasts, BOUND_START, end)
+    labels = consumption.select(
+        pl.col("segment_id").alias(ENTITY),
+        pl.col("hour_utc").dt.replace_time_zone("UTC").alias(TIMESTAMP),
+        pl.col(LABEL),
+    )
+    return features.join(labels, on=[ENTITY, TIMESTAMP])
+
+
+def _wape(booster: xgb.Booster, rows: pl.DataFrame) -> float:
+    scored = rows.with_columns(pl.Series(fc.PREDICTION, fc.predict(booster, rows)))
+    return fc.evaluate(scored, fc.PREDICTION, "model").overall["wape"]
+
+
+def _bounds_main(n_segments: str) -> None:
+    """Every alternative's early-stopped fit on one generated training set, in this process."""
+    started = time.perf_counter()
+    frame = generated_frame(int(n_segments))
+    split = fc.time_split(frame, 7, 7)
+    built = time.perf_counter() - started
+    validation, test = fc.comparable_rows(split.validation), fc.comparable_rows(split.test)
+    warm = fc.BoosterParams(max_rounds=5)
+    fc.fit(split.validation, split.validation, warm, seed=FIT_SEED)  # xgboost's import and pool
+    results = {}
+    for name, change in ALTERNATIVES.items():
+        params = fc.BoosterParams(**change)  # type: ignore[arg-type]
+        fitted = fc.fit(split.train, split.validation, params, FIT_SEED)
+
+        results[name] = {
+            "seconds": fitted.seconds,
+            "rounds": fitted.rounds,
+            "validation_wape": _wape(fitted.booster, validation),
+            "test_wape": _wape(fitted.booster, test),
+        }
+    print(
+        json.dumps(
+            {"rows": frame.height, "train_rows": split.train.height, "build_s": built, **results}
+        )
+    )
+
+
+PER_ROUND_ROUNDS, PER_ROUND_REPEATS = 40, 2
+
+
+def _per_round_main(n_segments: str) -> None:
+    """Seconds per boosting round at a fixed number of rounds, the alternatives interleaved and
+    the best of `PER_ROUND_REPEATS` kept, so a change in the machine's load hits all alike.
+    Early stopping is off: the time of a round, not how many rounds a setting needs."""
+    import xgboost as xgb
+
+    split = fc.time_split(generated_frame(int(n_segments)), 7, 7)
+    matrix, label = fc.design_matrix(split.train), fc.relative_label(split.train)
+    best: dict[str, float] = {}
+    for _ in range(PER_ROUND_REPEATS):
+        for name, change in ALTERNATIVES.items():
+            params = fc.BoosterParams(**change)  # type: ignore[arg-type]
+            started = time.perf_counter()
+            data = xgb.DMatrix(matrix, label=label, nthread=fc.N_THREADS)
+            xgb.train(params.xgb_params(FIT_SEED), data, PER_ROUND_ROUNDS)
+            took = (time.perf_counter() - started) / PER_ROUND_ROUNDS
+            best[name] = min(best.get(name, took), took)
+    print(json.dumps({"train_rows": split.train.height, **best}))
+
+
+def bounds(quick: bool = False) -> str:
+    """Ours vs the alternatives at each size, side by side, each size in a fresh process."""
+    rows: list[list[object]] = []
+    for n_segments in QUICK_BOUND_SEGMENTS if quick else BOUND_SEGMENTS:
+        args = [sys.executable, __file__, "--bounds-one", str(n_segments)]
+        done = subprocess.run(args, capture_output=True, text=True, check=False)
+        if done.returncode:
+            raise RuntimeError(f"bounds process failed for {n_segments}:\n{done.stderr}")
+        result = json.loads(done.stdout.splitlines()[-1])
+        ours = result["ours"]
+        for name in ALTERNATIVES:
+            r = result[name]
+            rows.append(
+                [
+                    f"{n_segments} seg x {BOUND_DAYS} days",
+                    f"{result['train_rows']:,}",
+                    name,
+                    seconds(r["seconds"]),
+                    f"{r['seconds'] / ours['seconds']:.2f}",
+                    r["rounds"],
+                    f"{r['seconds'] / r['rounds'] * 1000:.0f}",
+                    f"{r['validation_wape']:.3f}",
+                    f"{(r['validation_wape'] / ours['validation_wape'] - 1) * 100:+.1f}",
+                    f"{r['test_wape']:.3f}",
+                    f"{(r['test_wape'] / ours['test_wape'] - 1) * 100:+.1f}",
+                ]
+            )
+    return "\n".join(
+        [
+            banner("Bounded training time: our BoosterParams vs max_bin and subsample"),
+            f"Generated training sets ({BOUND_DAYS} days from {BOUND_START:%Y-%m-%d}, generator",
+            "seed 42, the staging and feature code), time_split(frame, 7, 7), the early-stopped",
+            f"fit (DMatrix build included, seed {FIT_SEED}, 2 threads); WAPE on the rows every",
+            "baseline can score. vs ours: time ratio, WAPE change in % of ours.",
+            "",
+            table(
+                [
+                    "training set",
+                    "train rows",
+                    "params",
+                    "fit",
+                    "time/ours",
+                    "rounds",
+                    "ms/round",
+                    "val WAPE %",
+                    "vs ours %",
+                    "test WAPE %",
+                    "vs ours %",
+                ],
+                rows,
+            ),
+        ]
+    )
+
+
 if __name__ == "__main__" and sys.argv[1:2] == ["--peak"]:
     _fit_main(*sys.argv[2:4])
+elif __name__ == "__main__" and sys.argv[1:2] == ["--bounds-one"]:
+    _bounds_main(sys.argv[2])
+elif __name__ == "__main__" and sys.argv[1:2] == ["--per-round"]:
+    _per_round_main(sys.argv[2])
+elif __name__ == "__main__" and "--bounds" in sys.argv:
+    print(bounds(quick="--quick" in sys.argv))
 elif __name__ == "__main__":
     print(run(quick="--quick" in sys.argv))

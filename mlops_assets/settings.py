@@ -9,6 +9,7 @@ from datetime import date
 from enum import StrEnum
 from pathlib import Path
 
+from mlops_assets.lib.dask_training import check_address
 from mlops_assets.lib.drift import DAILY_COLUMN_THRESHOLD, DAILY_METHOD, DAILY_SHARE_THRESHOLD
 from mlops_assets.lib.forecasting import MIN_TEST_DAYS, GatePolicy
 from mlops_assets.lib.training import TrainingConfig
@@ -163,6 +164,7 @@ class Settings:
             max_training_days=_integer(
                 env, "MLOPS_TRAINING_MAX_DAYS", TrainingConfig.max_training_days
             ),
+            cluster=check_address((env.get("MLOPS_TRAINING_CLUSTER") or "").strip()),
         )
         if training.test_days < MIN_TEST_DAYS:
             raise ValueError(

@@ -179,6 +179,7 @@ class ModelPolicyResource(dg.ConfigurableResource):
     seed: int = TrainingConfig.seed
     families: list[str] = list(TrainingConfig.families)  # noqa: RUF012 (pydantic copies it)
     max_training_days: int = TrainingConfig.max_training_days
+    cluster: str = TrainingConfig.cluster  # MLOPS_TRAINING_CLUSTER: a Dask scheduler, or empty
     baseline_margin: float = GatePolicy.baseline_margin
     significance: float = GatePolicy.significance
     category_tolerance: float = GatePolicy.category_tolerance
@@ -192,6 +193,7 @@ class ModelPolicyResource(dg.ConfigurableResource):
             seed=self.seed,
             families=tuple(self.families),
             max_training_days=self.max_training_days,
+            cluster=self.cluster,
         )
 
     def gate_policy(self) -> GatePolicy:

@@ -284,10 +284,12 @@ def select(
     seed: int,
     families: Sequence[str] = FAMILIES,
     log: Callable[[str], None] = lambda _: None,
+    cluster: str = "",
 ) -> Selection:
     """Fit each family on the training days, score all on the validation days (the same rows,
     those every baseline can score), keep the lowest validation WAPE (ties: the order of
-    `families`) and refit it on train + validation."""
+    `families`) and refit it on train + validation. With `cluster` (a Dask scheduler address)
+    XGBoost's fit and refit run there; the other families always fit in this process."""
     unknown = [f for f in families if f not in FAMILIES]
     if unknown or not families:
         raise ValueError(f"unknown model families {unknown}; choose from {', '.join(FAMILIES)}")
@@ -307,15 +309,16 @@ def select(
         candidates.append(
             CandidateFit(family, forecaster, fc.evaluate(scored, fc.PREDICTION, family), seconds)
         )
+        where = f" {fits[family].where}" if family in fits else ""
         log(
             f"candidate {forecaster.describe()}: validation WAPE "
-            f"{candidates[-1].validation.overall['wape']:.2f} % in {seconds:.1f}s"
+            f"{candidates[-1].validation.overall['wape']:.2f} % in {seconds:.1f}s{where}"
         )
 
     for family in (f for f in families if f != BlendForecaster.family):
         fit_started = time.perf_counter()
         try:
-            forecaster = _fit(family, split.train, split.validation, params, seed, fits)
+            forecaster = _fit(family, split.train, split.validation, params, seed, fits, cluster)
         except ValueError as error:  # too little history for this family: the others compete
             notes.append(f"{family} not fitted: {error}")
             log(notes[-1])
@@ -331,7 +334,7 @@ def select(
         candidates,
         key=lambda c: (_finite(c.validation.overall["wape"]), order.index(c.family)),
     )
-    final = _refit(best.forecaster, both, params, seed, fits)
+    final = _refit(best.forecaster, both, params, seed, fits, cluster)
     log(f"chose {best.family}; refit on train + validation ({both.height:,} rows)")
     return Selection(
         candidates=candidates,
@@ -351,10 +354,11 @@ def _fit(
     params: fc.BoosterParams,
     seed: int,
     fits: dict[str, fc.FitResult],
+    cluster: str = "",
 ) -> Forecaster:
     """One family fitted on the training days (XGBoost stops early on the validation days)."""
     if family == XGBoostForecaster.family:
-        fits[family] = fc.fit(train, validation, params, seed)
+        fits[family] = fc.fit(train, validation, params, seed, cluster)
         return XGBoostForecaster(fits[family].booster, fits[family])
     if family == RidgeForecaster.family:
         return fit_ridge(train)
@@ -367,14 +371,17 @@ def _refit(
     params: fc.BoosterParams,
     seed: int,
     fits: dict[str, fc.FitResult],
+    cluster: str = "",
 ) -> Forecaster:
     """The chosen forecaster fitted again on train + validation: XGBoost with the rounds early
-    stopping chose, ridge from scratch, a blend member by member."""
+    stopping chose (where its fit ran), ridge from scratch, a blend member by member."""
     if isinstance(chosen, BlendForecaster):
-        return BlendForecaster([_refit(m, both, params, seed, fits) for m in chosen.members])
+        return BlendForecaster(
+            [_refit(m, both, params, seed, fits, cluster) for m in chosen.members]
+        )
     if isinstance(chosen, XGBoostForecaster):
         fit = fits[XGBoostForecaster.family]
-        return XGBoostForecaster(fc.refit(both, params, fit.rounds, seed), fit)
+        return XGBoostForecaster(fc.refit(both, params, fit.rounds, seed, cluster), fit)
     if isinstance(chosen, RidgeForecaster):
         return fit_ridge(both, chosen.alpha)
     return WeekdayNaiveForecaster()

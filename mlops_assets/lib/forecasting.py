@@ -93,6 +93,12 @@ class BoosterParams:
     reg_lambda: float = 1.0
     max_rounds: int = 600
     early_stopping_rounds: int = 40
+    # Histogram bins per feature; XGBoost's default is 256 (`LEGACY_MAX_BIN`). Measured with
+    # bench/training.py on generated training sets of 30 days: at 2.9 M training rows 64 bins
+    # took 14 % less time per round (0.59 against 0.69 s, interleaved); validation WAPE changed
+    # by +1.0 %, -0.0 % and +0.0 % (relative) at 76, 760 and 7,600 segments and test WAPE by
+    # -0.3 %, +0.3 % and -1.5 %. Row sampling at 0.5 saved no time per round (bench/README.md).
+    max_bin: int = 64
 
     def xgb_params(self, seed: int) -> dict[str, Any]:
         return {
@@ -105,6 +111,7 @@ class BoosterParams:
             "subsample": self.subsample,
             "colsample_bytree": self.colsample_bytree,
             "reg_lambda": self.reg_lambda,
+            "max_bin": self.max_bin,
             "seed": seed,
             "nthread": N_THREADS,
         }
@@ -112,6 +119,9 @@ class BoosterParams:
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+
+# The bins every version trained before BoosterParams had `max_bin` was fitted with.
+LEGACY_MAX_BIN = 256
 
 # What the budgeted search samples from (scikit-learn's ParameterSampler, seeded).
 SEARCH_SPACE: dict[str, list[Any]] = {
@@ -242,16 +252,33 @@ class FitResult:
     curve: dict[str, list[float]]
     seconds: float
     rows: int = 0  # rows the booster was fitted on
+    cluster: str = ""  # the Dask scheduler it was fitted on; empty: this process
+    workers: int = 0  # the Dask workers that shared the fit
 
     @property
     def rounds(self) -> int:
         return self.best_iteration + 1
 
+    @property
+    def where(self) -> str:
+        if not self.cluster:
+            return "in this process"
+        return f"on the Dask cluster at {self.cluster} ({self.workers} workers)"
+
 
 def fit(
-    train: pl.DataFrame, validation: pl.DataFrame, params: BoosterParams, seed: int
+    train: pl.DataFrame,
+    validation: pl.DataFrame,
+    params: BoosterParams,
+    seed: int,
+    cluster: str = "",
 ) -> FitResult:
-    """Fit on `train`, stop early on `validation` MAE, keep only the trees up to the best round."""
+    """Fit on `train`, stop early on `validation` MAE, keep only the trees up to the best round.
+    With `cluster` (a Dask scheduler address) the fit runs there through xgboost.dask."""
+    if cluster:
+        from mlops_assets.lib import dask_training
+
+        return dask_training.fit(train, validation, params, seed, cluster)
     import xgboost as xgb
 
     started = time.perf_counter()
@@ -278,27 +305,18 @@ def fit(
     )
 
 
-def refit(frame: pl.DataFrame, params: BoosterParams, rounds: int, seed: int) -> xgb.Booster:
-    """Fit exactly `rounds` rounds on `frame` (no early stopping): the final model's fit."""
+def refit(
+    frame: pl.DataFrame, params: BoosterParams, rounds: int, seed: int, cluster: str = ""
+) -> xgb.Booster:
+    """Fit exactly `rounds` rounds on `frame` (no early stopping): the final model's fit; on the
+    Dask cluster at `cluster` when one is given."""
+    if cluster:
+        from mlops_assets.lib import dask_training
+
+        return dask_training.refit(frame, params, rounds, seed, cluster)
     import xgboost as xgb
 
     return xgb.train(params.xgb_params(seed), dmatrix(frame, with_label=True), rounds)
-
-
-def fit_final(split: Split, params: BoosterParams, seed: int) -> FitResult:
-    """Choose the number of rounds by early stopping on the validation window, then refit on
-    train + validation with that many rounds: the validation days are the newest data before the
-    test window, too valuable to leave out of the model that is registered."""
-    started = time.perf_counter()
-    chosen = fit(split.train, split.validation, params, seed)
-    both = pl.concat([split.train, split.validation], how="vertical_relaxed")
-    return FitResult(
-        booster=refit(both, params, chosen.rounds, seed),
-        best_iteration=chosen.best_iteration,
-        curve=chosen.curve,
-        seconds=time.perf_counter() - started,
-        rows=both.height,
-    )
 
 
 def dmatrix(frame: pl.DataFrame, with_label: bool = False) -> xgb.DMatrix:

@@ -18,19 +18,27 @@ import polars as pl
 
 from mlops_assets.feature_repo.offline import FEATURE_VIEW
 from mlops_assets.feature_repo.repo import FEATURE_SERVICE, OWNER
-from mlops_assets.lib import families
+from mlops_assets.lib import dask_training, families
 from mlops_assets.lib import forecasting as fc
 from mlops_assets.lib import model_report as report
 from mlops_assets.lib.registry import CHAMPION, Registry, RegistryError, TrainingRecord
 
 GATE_TAG = "gate"
+PATH_TAG = "training_path"  # where the XGBoost fits ran: one of the two below
+SINGLE_PROCESS, DASK_PATH = "single_process", "xgboost.dask"
 CONFIG_FILE = "training_config.json"
 _LIB = Path(__file__).resolve().parent
 # The code that decides what a model is: a change here is a new model, and the version says so.
 CODE_VERSION = hashlib.sha256(
     b"".join(
         (_LIB / name).read_bytes()
-        for name in ("features.py", "forecasting.py", "families.py", "training.py")
+        for name in (
+            "features.py",
+            "forecasting.py",
+            "families.py",
+            "dask_training.py",
+            "training.py",
+        )
     )
 ).hexdigest()[:12]
 
@@ -55,6 +63,13 @@ class TrainingConfig:
     # The training set spans every staged day up to this many (the newest ones): a longer
     # history teaches more seasons, a cap bounds the cost as the lake grows.
     max_training_days: int = 365
+    # A Dask scheduler (tcp://host:port) that fits the global XGBoost model through xgboost.dask;
+    # empty: every fit runs in this process.
+    cluster: str = ""
+
+    @property
+    def training_path(self) -> str:
+        return DASK_PATH if self.cluster else SINGLE_PROCESS
 
 
 @dataclass
@@ -125,7 +140,11 @@ def train_candidate(
         on_trial=lambda t: log(f"trial {t.number}: cv MAE {t.cv_mae:.2f} in {t.seconds:.1f}s"),
     )
     params = search.best.params if search.best else fc.BoosterParams()
-    selection = families.select(split, params, config.seed, config.families, log=log)
+    if config.cluster:
+        log(f"xgboost fits on the Dask cluster at {config.cluster} (xgboost.dask)")
+    selection = families.select(
+        split, params, config.seed, config.families, log=log, cluster=config.cluster
+    )
     chosen = selection.forecaster
     xgb_fit = selection.fit
     best_iteration = xgb_fit.best_iteration if xgb_fit else 0
@@ -160,6 +179,8 @@ def train_candidate(
         "gate_decided_by": decision.decided_by,
         "best_baseline": decision.best_baseline,
         families.FAMILY_TAG: selection.chosen,
+        PATH_TAG: config.training_path,
+        **({"training_cluster": config.cluster} if config.cluster else {}),
     }
     scored = fc.comparable_rows(
         split.test.with_columns(
@@ -207,6 +228,7 @@ def train_candidate(
         "validation_days": config.validation_days,
         "test_days": config.test_days,
         "families": list(config.families),
+        PATH_TAG: config.training_path,
         "window": [window[0].isoformat(), (window[1] + timedelta(days=1)).isoformat()],
         "training_set_version": version_of_data,
         "code_version": CODE_VERSION,
@@ -255,6 +277,9 @@ def train_candidate(
             "level": f"{fc.LEVEL} (fallback {fc.LEVEL_FALLBACK})",
             "families": ",".join(config.families),
             "model_family": selection.chosen,
+            PATH_TAG: config.training_path,
+            "training_cluster": config.cluster or "none",
+            **({"dask_workers": xgb_fit.workers} if xgb_fit and xgb_fit.cluster else {}),
         },
         metrics=metrics,
         tags=tags,
@@ -349,11 +374,15 @@ class Reproduction:
     data_version_logged: str
     data_version_rebuilt: str
     metrics: pl.DataFrame  # metric, logged, reproduced, abs_diff
+    # Relative: a version fitted on a Dask cluster is refit here in one process, which agrees
+    # with it within dask_training.TOLERANCE, not bit for bit. 0: bit for bit.
+    tolerance: float = 0.0
 
     @property
     def reproduced(self) -> bool:
         same_data = self.data_version_logged == self.data_version_rebuilt
-        return same_data and bool((self.metrics.get_column("abs_diff") <= 1e-9).all())
+        limit = (self.metrics.get_column("logged").abs() * self.tolerance).clip(lower_bound=1e-9)
+        return same_data and bool((self.metrics.get_column("abs_diff") <= limit).all())
 
 
 def reproduce(
@@ -386,8 +415,16 @@ def reproduce(
             f"version {version} cannot be refit by this code ({error}); check out the commit "
             f"that trained it ({tags.get('git_commit')}) to reproduce it"
         ) from error
+    tolerance = 0.0
+    if config.get(PATH_TAG) == DASK_PATH:
+        tolerance = dask_training.TOLERANCE
+        log(
+            f"version {version} was fitted on a Dask cluster; refitting it in this process, "
+            f"the metrics must agree within {tolerance:.0%} (relative)"
+        )
     family = tags.get(families.FAMILY_TAG, "xgboost")
-    refit = families.select(split, fc.BoosterParams(**config["booster"]), config["seed"], [family])
+    booster = {"max_bin": fc.LEGACY_MAX_BIN, **config["booster"]}
+    refit = families.select(split, fc.BoosterParams(**booster), config["seed"], [family])
     evaluation = fc.evaluate_all(split.test, {"candidate": refit.forecaster.predict(split.test)})
     # Versions trained before WAPE existed logged the others only.
     names = [name for name in fc.METRICS if f"test_{name}" in logged_metrics]
@@ -406,4 +443,5 @@ def reproduce(
         data_version_logged=config["training_set_version"],
         data_version_rebuilt=rebuilt_version,
         metrics=pl.DataFrame(rows),
+        tolerance=tolerance,
     )

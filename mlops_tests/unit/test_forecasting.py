@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
 import pytest
 from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
 
+from mlops_assets.lib import families
 from mlops_assets.lib import forecasting as fc
 from mlops_assets.lib.features import ENTITY, LABEL, TIMESTAMP, build_features, staged_window
 from mlops_assets.lib.generator import (
@@ -19,6 +21,9 @@ from mlops_assets.lib.generator import (
     generate_weather_forecast,
 )
 from mlops_assets.lib.staging import stage_consumption, stage_weather_forecast
+
+if TYPE_CHECKING:
+    import xgboost as xgb
 
 START = datetime(2025, 1, 6, tzinfo=UTC)
 DAYS = 20
@@ -57,8 +62,14 @@ def fitted(split: fc.Split) -> fc.FitResult:
 
 
 @pytest.fixture(scope="module")
-def final(split: fc.Split) -> fc.FitResult:
-    return fc.fit_final(split, fc.BoosterParams(), seed=7)
+def final(split: fc.Split) -> families.Selection:
+    """XGBoost alone through the families' selection: rounds chosen on validation, then refit."""
+    return families.select(split, fc.BoosterParams(), seed=7, families=["xgboost"])
+
+
+def booster_of(selection: families.Selection) -> xgb.Booster:
+    assert isinstance(selection.forecaster, families.XGBoostForecaster)
+    return selection.forecaster.booster
 
 
 # --- split -------------------------------------------------------------------------------------
@@ -133,44 +144,47 @@ def test_fit_stops_early_and_keeps_only_the_best_trees(fitted: fc.FitResult) -> 
 
 
 def test_the_final_model_is_refit_on_train_and_validation_with_the_chosen_rounds(
-    split: fc.Split, fitted: fc.FitResult, final: fc.FitResult
+    split: fc.Split, fitted: fc.FitResult, final: families.Selection
 ) -> None:
     both = pl.concat([split.train, split.validation])
-    assert final.best_iteration == fitted.best_iteration  # rounds chosen on validation
-    assert final.booster.num_boosted_rounds() == fitted.rounds
+    assert final.chosen == "xgboost"
+    assert final.fit is not None
+    assert final.fit.best_iteration == fitted.best_iteration  # rounds chosen on validation
+    assert booster_of(final).num_boosted_rounds() == fitted.rounds
     assert final.rows == both.height == split.train.height + split.validation.height
-    assert final.curve == fitted.curve  # the curve shown is the one that chose the rounds
+    assert final.fit.curve == fitted.curve  # the curve shown is the one that chose the rounds
+    assert final.fit.cluster == "" and final.fit.where == "in this process"
     params = fc.BoosterParams()
     on_both = fc.refit(both, params, fitted.rounds, seed=7)
     on_train = fc.refit(split.train, params, fitted.rounds, seed=7)
-    predicted = fc.predict(final.booster, split.test)
+    predicted = fc.predict(booster_of(final), split.test)
     np.testing.assert_array_equal(predicted, fc.predict(on_both, split.test))
     assert not np.array_equal(predicted, fc.predict(on_train, split.test))
     # It has seen the validation days, which the early-stopped model only scored.
     truth = split.validation.get_column(LABEL).to_numpy()
-    seen = np.abs(fc.predict(final.booster, split.validation) - truth).mean()
+    seen = np.abs(fc.predict(booster_of(final), split.validation) - truth).mean()
     unseen = np.abs(fc.predict(fitted.booster, split.validation) - truth).mean()
     assert seen < unseen
 
 
 def test_fit_is_reproducible_and_round_trips_through_ubj(
-    split: fc.Split, final: fc.FitResult, tmp_path: Path
+    split: fc.Split, final: families.Selection, tmp_path: Path
 ) -> None:
     import xgboost as xgb
 
-    again = fc.fit_final(split, fc.BoosterParams(), seed=7)
-    first = fc.predict(final.booster, split.test)
-    np.testing.assert_array_equal(first, fc.predict(again.booster, split.test))
+    again = families.select(split, fc.BoosterParams(), seed=7, families=["xgboost"])
+    first = fc.predict(booster_of(final), split.test)
+    np.testing.assert_array_equal(first, fc.predict(booster_of(again), split.test))
     path = tmp_path / "model.ubj"
-    final.booster.save_model(path)
+    booster_of(final).save_model(path)
     loaded = xgb.Booster(model_file=str(path))
     np.testing.assert_array_equal(first, fc.predict(loaded, split.test))
 
 
 def test_the_model_beats_both_baselines_on_generated_data(
-    split: fc.Split, final: fc.FitResult
+    split: fc.Split, final: families.Selection
 ) -> None:
-    scores = fc.evaluate_all(split.test, {"candidate": fc.predict(final.booster, split.test)})
+    scores = fc.evaluate_all(split.test, {"candidate": final.forecaster.predict(split.test)})
     assert scores["candidate"].overall["wape"] < scores["seasonal_naive"].overall["wape"]
     assert scores["candidate"].overall["wape"] < scores["same_hour_yesterday"].overall["wape"]
 

@@ -233,3 +233,31 @@ def test_a_significance_outside_a_one_sided_level_is_refused(value: str) -> None
 def test_a_replaced_variable_is_refused_with_its_successor(old: str, new: str) -> None:
     with pytest.raises(ValueError, match=f"{old} is no longer read; use {new}"):
         Settings.from_env({old: "10"})
+
+
+def test_training_runs_in_this_process_unless_a_dask_scheduler_is_named() -> None:
+    assert Settings.from_env({}).training.cluster == ""
+    assert Settings.from_env({}).training.training_path == "single_process"
+    named = Settings.from_env({"MLOPS_TRAINING_CLUSTER": "tcp://dask-scheduler:8786"}).training
+    assert named.cluster == "tcp://dask-scheduler:8786"
+    assert named.training_path == "xgboost.dask"
+
+
+@pytest.mark.parametrize(
+    "address", ["dask-scheduler:8786", "http://dask-scheduler:8786", "tcp://host", "tcp://h:99999"]
+)
+def test_a_training_cluster_that_is_no_scheduler_address_is_refused(address: str) -> None:
+    with pytest.raises(ValueError, match=r"MLOPS_TRAINING_CLUSTER=.* is not a Dask scheduler .*"):
+        Settings.from_env({"MLOPS_TRAINING_CLUSTER": address})
+
+
+def test_the_training_cluster_reaches_the_training_run_through_the_model_policy(
+    tmp_path: Path,
+) -> None:
+    from mlops_assets.defs.resources import build_resources
+
+    settings = Settings.from_env(
+        {"MLOPS_DATA_DIR": str(tmp_path), "MLOPS_TRAINING_CLUSTER": "tcp://10.0.0.5:8786"}
+    )
+    policy = build_resources(settings)["model_policy"]
+    assert policy.training_config().cluster == "tcp://10.0.0.5:8786"  # type: ignore[attr-defined]
