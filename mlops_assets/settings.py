@@ -164,6 +164,9 @@ class Settings:
             max_training_days=_integer(
                 env, "MLOPS_TRAINING_MAX_DAYS", TrainingConfig.max_training_days
             ),
+            max_training_rows=_integer(
+                env, "MLOPS_TRAINING_MAX_ROWS", TrainingConfig.max_training_rows
+            ),
             cluster=check_address((env.get("MLOPS_TRAINING_CLUSTER") or "").strip()),
         )
         if training.test_days < MIN_TEST_DAYS:

@@ -179,6 +179,7 @@ class ModelPolicyResource(dg.ConfigurableResource):
     seed: int = TrainingConfig.seed
     families: list[str] = list(TrainingConfig.families)  # noqa: RUF012 (pydantic copies it)
     max_training_days: int = TrainingConfig.max_training_days
+    max_training_rows: int = TrainingConfig.max_training_rows
     cluster: str = TrainingConfig.cluster  # MLOPS_TRAINING_CLUSTER: a Dask scheduler, or empty
     baseline_margin: float = GatePolicy.baseline_margin
     significance: float = GatePolicy.significance
@@ -193,6 +194,7 @@ class ModelPolicyResource(dg.ConfigurableResource):
             seed=self.seed,
             families=tuple(self.families),
             max_training_days=self.max_training_days,
+            max_training_rows=self.max_training_rows,
             cluster=self.cluster,
         )
 

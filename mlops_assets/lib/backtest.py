@@ -182,7 +182,9 @@ def _train(
     started = time.perf_counter()
     search = fc.search(split.train, config.search_trials, config.search_time_limit_s, config.seed)
     params = search.best.params if search.best else fc.BoosterParams()
-    selection = families.select(split, params, config.seed, config.families)
+    selection = families.select(
+        split, params, config.seed, config.families, max_rows=config.max_training_rows
+    )
     wapes = ", ".join(
         f"{c.family} {c.validation.overall['wape']:.2f} %" for c in selection.candidates
     )

@@ -278,6 +278,17 @@ class Selection:
         )
 
 
+def capped(
+    frame: pl.DataFrame, max_rows: int, seed: int, log: Callable[[str], None] = lambda _: None
+) -> pl.DataFrame:
+    """`frame`, or a seeded uniform sample of `max_rows` of its rows in their order (0: all)."""
+    if max_rows <= 0 or frame.height <= max_rows:
+        return frame
+    log(f"fitting on {max_rows:,} of {frame.height:,} rows (MLOPS_TRAINING_MAX_ROWS)")
+    keep = pl.Series(np.random.default_rng(seed).choice(frame.height, max_rows, replace=False))
+    return frame[keep.sort()]
+
+
 def select(
     split: fc.Split,
     params: fc.BoosterParams,
@@ -285,11 +296,14 @@ def select(
     families: Sequence[str] = FAMILIES,
     log: Callable[[str], None] = lambda _: None,
     cluster: str = "",
+    max_rows: int = 0,
 ) -> Selection:
     """Fit each family on the training days, score all on the validation days (the same rows,
     those every baseline can score), keep the lowest validation WAPE (ties: the order of
     `families`) and refit it on train + validation. With `cluster` (a Dask scheduler address)
-    XGBoost's fit and refit run there; the other families always fit in this process."""
+    XGBoost's fit and refit run there; the other families always fit in this process. With
+    `max_rows`, the fits see a seeded uniform sample of at most that many training rows (and
+    the refit as many of train + validation): the cost stops growing with the segments."""
     unknown = [f for f in families if f not in FAMILIES]
     if unknown or not families:
         raise ValueError(f"unknown model families {unknown}; choose from {', '.join(FAMILIES)}")
@@ -297,7 +311,10 @@ def select(
     validation = fc.comparable_rows(split.validation)
     if validation.is_empty():
         raise ValueError("no validation row has every baseline's lag: widen the training window")
-    both = pl.concat([split.train, split.validation], how="vertical_relaxed")
+    both = capped(
+        pl.concat([split.train, split.validation], how="vertical_relaxed"), max_rows, seed, log
+    )
+    train = capped(split.train, max_rows, seed, log)
     candidates: list[CandidateFit] = []
     notes: list[str] = []
     fits: dict[str, fc.FitResult] = {}
@@ -318,7 +335,7 @@ def select(
     for family in (f for f in families if f != BlendForecaster.family):
         fit_started = time.perf_counter()
         try:
-            forecaster = _fit(family, split.train, split.validation, params, seed, fits, cluster)
+            forecaster = _fit(family, train, split.validation, params, seed, fits, cluster)
         except ValueError as error:  # too little history for this family: the others compete
             notes.append(f"{family} not fitted: {error}")
             log(notes[-1])

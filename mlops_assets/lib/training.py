@@ -63,6 +63,9 @@ class TrainingConfig:
     # The training set spans every staged day up to this many (the newest ones): a longer
     # history teaches more seasons, a cap bounds the cost as the lake grows.
     max_training_days: int = 365
+    # The fits see at most this many training rows, a seeded uniform sample (0: all): beyond a
+    # million rows the global model gains little and its time keeps growing (bench/README.md).
+    max_training_rows: int = 1_000_000
     # A Dask scheduler (tcp://host:port) that fits the global XGBoost model through xgboost.dask;
     # empty: every fit runs in this process.
     cluster: str = ""
@@ -143,7 +146,13 @@ def train_candidate(
     if config.cluster:
         log(f"xgboost fits on the Dask cluster at {config.cluster} (xgboost.dask)")
     selection = families.select(
-        split, params, config.seed, config.families, log=log, cluster=config.cluster
+        split,
+        params,
+        config.seed,
+        config.families,
+        log=log,
+        cluster=config.cluster,
+        max_rows=config.max_training_rows,
     )
     chosen = selection.forecaster
     xgb_fit = selection.fit

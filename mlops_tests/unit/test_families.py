@@ -58,6 +58,25 @@ def test_the_chosen_family_is_refit_on_train_and_validation(
         assert booster.num_boosted_rounds() == selection.fit.rounds
 
 
+def test_a_row_cap_fits_on_a_seeded_sample_and_leaves_validation_whole(split: fc.Split) -> None:
+    cap = split.train.height // 3
+    sample = families.capped(split.train, cap, seed=7)
+    assert sample.height == cap
+    assert sample.equals(families.capped(split.train, cap, seed=7))  # seeded
+    assert sample.get_column("event_timestamp").is_sorted()  # rows keep their order
+    assert families.capped(split.train, split.train.height, seed=7) is split.train
+    assert families.capped(split.train, 0, seed=7) is split.train
+
+    said: list[str] = []
+    capped = families.select(
+        split, fc.BoosterParams(), seed=7, families=["xgboost"], max_rows=cap, log=said.append
+    )
+    assert capped.rows == cap  # the refit on train + validation is capped alike
+    [candidate] = capped.candidates
+    assert candidate.validation.overall["rows"] == fc.comparable_rows(split.validation).height
+    assert any(f"fitting on {cap:,} of {split.train.height:,} rows" in line for line in said)
+
+
 def _fitted(split: fc.Split, family: str) -> families.Forecaster:
     if family == "blend":
         members = [_fitted(split, name) for name in ("xgboost", "ridge")]
