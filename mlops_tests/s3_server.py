@@ -17,6 +17,16 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def client_env(endpoint: str) -> dict[str, str]:
+    """The environment that points boto3 (and dagster-aws through it) at the local server."""
+    return {
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+
+
 @contextmanager
 def s3_server() -> Iterator[str]:
     """Start `moto_server`, wait until it answers, yield its endpoint URL; always stop it."""

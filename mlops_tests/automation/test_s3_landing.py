@@ -14,7 +14,7 @@ from mlops_assets.lib.generator import GeneratorConfig
 from mlops_assets.lib.lake import Lake
 from mlops_assets.lib.object_store import LISTING_GRACE, LandingLedger
 from mlops_assets.settings import Settings
-from mlops_tests.s3_server import s3_server
+from mlops_tests.s3_server import client_env, s3_server
 
 DAY = date(2025, 3, 3)
 
@@ -23,10 +23,7 @@ DAY = date(2025, 3, 3)
 def bucket(mlops_env: Settings, monkeypatch: pytest.MonkeyPatch, tmp_path) -> Iterator[object]:
     with s3_server() as endpoint:
         for name, value in {
-            "AWS_ENDPOINT_URL": endpoint,
-            "AWS_ACCESS_KEY_ID": "test",
-            "AWS_SECRET_ACCESS_KEY": "test",
-            "AWS_DEFAULT_REGION": "us-east-1",
+            **client_env(endpoint),
             "MLOPS_SOURCE": "landing",
             "MLOPS_LANDING_URI": "s3://landing-bucket/incoming",
             "MLOPS_CONSUMER_TYPES": "2",

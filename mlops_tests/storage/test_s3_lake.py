@@ -11,7 +11,7 @@ import pytest
 
 from mlops_assets.lib.lake import Lake
 from mlops_assets.lib.object_store import S3Mirror
-from mlops_tests.s3_server import s3_server
+from mlops_tests.s3_server import client_env, s3_server
 
 DAYS = [date(2025, 3, 1), date(2025, 3, 2)]
 
@@ -19,10 +19,8 @@ DAYS = [date(2025, 3, 1), date(2025, 3, 2)]
 @pytest.fixture
 def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
     with s3_server() as endpoint:
-        monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
-        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
-        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
-        monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+        for name, value in client_env(endpoint).items():
+            monkeypatch.setenv(name, value)
         client = boto3.client("s3")
         client.create_bucket(Bucket="lake")
         yield client

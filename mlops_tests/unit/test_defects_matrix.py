@@ -30,6 +30,7 @@ from mlops_assets.lib.schema import (
 )
 from mlops_assets.lib.sources import SourceConfig, deliveries
 from mlops_assets.lib.validation import Limits, day_window
+from mlops_tests.s3_server import client_env, s3_server
 
 CONFIG = GeneratorConfig(n_consumer_types=4)
 BAD_DAY = date(2025, 2, 10)
@@ -440,7 +441,6 @@ class Zone:
 
 @pytest.fixture(scope="module")
 def s3_endpoint() -> Iterator[str]:
-    from mlops_tests.s3_server import s3_server
 
     with s3_server() as endpoint:
         yield endpoint
@@ -453,12 +453,7 @@ def zone(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.Mon
     import boto3
 
     endpoint = request.getfixturevalue("s3_endpoint")
-    for name, value in {
-        "AWS_ENDPOINT_URL": endpoint,
-        "AWS_ACCESS_KEY_ID": "test",
-        "AWS_SECRET_ACCESS_KEY": "test",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
+    for name, value in client_env(endpoint).items():
         monkeypatch.setenv(name, value)
     s3 = boto3.client("s3")
     for item in s3.list_objects_v2(Bucket=BUCKET).get("Contents", []) if _exists(s3) else []:

@@ -20,7 +20,7 @@ from mlops_assets.lib.lake import Lake
 from mlops_assets.lib.landing_zone import LandingFile, UnreadableFileError, landing_path, write_file
 from mlops_assets.lib.schema import CONSUMPTION, PRICE_AREA, TOTAL_CON, WEATHER
 from mlops_assets.lib.sources import Delivery
-from mlops_assets.lib.validation import COMPLETENESS, SCHEMA, UNIQUENESS, VALIDITY, Limits
+from mlops_assets.lib.validation import COMPLETENESS, SCHEMA, UNIQUENESS, VALIDITY
 
 DAY = date(2025, 1, 10)
 CONFIG = GeneratorConfig(n_consumer_types=3)
@@ -33,18 +33,6 @@ def utc_day(day: date) -> tuple[datetime, datetime]:
 
 def consumption(day: date = DAY) -> pl.DataFrame:
     return generate_consumption(*utc_day(day), CONFIG)
-
-
-@pytest.fixture
-def lake(tmp_path: Path) -> Lake:
-    return Lake(tmp_path / "lake")
-
-
-@pytest.fixture
-def policy(tmp_path: Path) -> IngestPolicy:
-    return IngestPolicy(
-        limits=Limits(), price_areas=("DK1", "DK2"), quarantine_dir=tmp_path / "quarantine"
-    )
 
 
 @pytest.fixture

@@ -6,10 +6,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import date, timedelta
-from pathlib import Path
 
 import polars as pl
-import pytest
 
 from mlops_assets.lib.generator import (
     Drift,
@@ -35,24 +33,11 @@ from mlops_assets.lib.validation import (
     EXPECTED_SEGMENTS,
     PLAUSIBILITY,
     ExpectedSegments,
-    Limits,
     Plausibility,
     day_window,
 )
 
 CONFIG = GeneratorConfig(n_consumer_types=6)
-
-
-@pytest.fixture
-def lake(tmp_path: Path) -> Lake:
-    return Lake(tmp_path / "lake")
-
-
-@pytest.fixture
-def policy(tmp_path: Path) -> IngestPolicy:
-    return IngestPolicy(
-        limits=Limits(), price_areas=("DK1", "DK2"), quarantine_dir=tmp_path / "quarantine"
-    )
 
 
 def day_of(day: date, config: GeneratorConfig = CONFIG) -> pl.DataFrame:

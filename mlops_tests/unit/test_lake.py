@@ -22,11 +22,6 @@ def day_of_consumption(day: date) -> pl.DataFrame:
     return generate_consumption(start, start + timedelta(days=1), CONFIG)
 
 
-@pytest.fixture
-def lake(tmp_path: Path) -> Lake:
-    return Lake(tmp_path / "lake")
-
-
 def test_a_written_day_reads_back_identically(lake: Lake) -> None:
     frame = day_of_consumption(DAY)
 

@@ -29,7 +29,7 @@ from mlops_assets.lib.object_store import (
 from mlops_assets.lib.schema import CONSUMPTION, TOTAL_CON
 from mlops_assets.lib.sources import SourceConfig, deliveries
 from mlops_assets.lib.validation import Limits
-from mlops_tests.s3_server import s3_server
+from mlops_tests.s3_server import client_env, s3_server
 
 DAY = date(2025, 1, 10)
 CONFIG = GeneratorConfig(n_consumer_types=3)
@@ -47,12 +47,7 @@ def endpoint() -> Iterator[str]:
 
 @pytest.fixture
 def s3(endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
-    for name, value in {
-        "AWS_ENDPOINT_URL": endpoint,
-        "AWS_ACCESS_KEY_ID": "test",
-        "AWS_SECRET_ACCESS_KEY": "test",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
+    for name, value in client_env(endpoint).items():
         monkeypatch.setenv(name, value)
     client = boto3.client("s3")
     client.create_bucket(Bucket="landing")
