@@ -102,6 +102,8 @@ class Measured:
     job_s: float = 0.0  # first run's start to last run's end
     runs: list[dict[str, Any]] = field(default_factory=list)  # job, run id, status, seconds
     steps: list[dict[str, Any]] = field(default_factory=list)  # job, step key, status, seconds
+    # (epoch seconds, summed RSS bytes) every SAMPLE_S; each step's peak_bytes is read from it
+    timeline: list[tuple[float, int]] = field(default_factory=list)
     log: str = ""
 
     @property
@@ -116,6 +118,7 @@ class TreeSampler(threading.Thread):
         super().__init__(daemon=True)
         self.pid, self.interval = pid, interval
         self.peak_bytes, self.peak_processes = 0, 0
+        self.timeline: list[tuple[float, int]] = []  # (epoch seconds, summed RSS bytes)
         self._done = threading.Event()
 
     def sample(self) -> None:
@@ -130,6 +133,7 @@ class TreeSampler(threading.Thread):
         for process in tree:
             with contextlib.suppress(psutil.Error):  # ended between listing and reading
                 total += process.memory_info().rss
+        self.timeline.append((time.time(), total))
         if total > self.peak_bytes:
             self.peak_bytes, self.peak_processes = total, len(tree)
 
@@ -210,6 +214,7 @@ def run_size(types: int, days: int, end: date, workdir: Path) -> Measured:
         peak_tree_bytes=sampler.peak_bytes,
         peak_single_bytes=maxrss_kib * KIB,
         peak_processes=sampler.peak_processes,
+        timeline=sampler.timeline,
         log=str(log_path),
     )
     read_lake(measured, data_dir)
@@ -265,6 +270,9 @@ def read_instance(measured: Measured, home: Path) -> None:
                             "step": step.step_key,
                             "status": step.status.value if step.status else "?",
                             "seconds": _span(step.start_time, step.end_time),
+                            "peak_bytes": _peak_between(
+                                measured.timeline, step.start_time, step.end_time
+                            ),
                         }
                     )
             measured.job_s = max(ends) - min(starts) if starts else 0.0
@@ -273,6 +281,15 @@ def read_instance(measured: Measured, home: Path) -> None:
             os.environ.pop("DAGSTER_HOME", None)
         else:
             os.environ["DAGSTER_HOME"] = previous
+
+
+def _peak_between(
+    timeline: Sequence[tuple[float, int]], start: float | None, end: float | None
+) -> int:
+    """The largest sampled RSS from `start` to `end` (epoch seconds); 0 when unknown."""
+    if start is None or end is None:
+        return 0
+    return max((rss for t, rss in timeline if start <= t <= end), default=0)
 
 
 def _span(start: float | None, end: float | None) -> float:
@@ -288,6 +305,15 @@ def stage_seconds(steps: Iterable[Mapping[str, Any]], wall_s: float) -> dict[str
     for step in steps:
         out[stage_of(step["step"])] += step["seconds"]
     out[OUTSIDE] = max(wall_s - sum(out.values()), 0.0)
+    return out
+
+
+def stage_peaks(steps: Iterable[Mapping[str, Any]]) -> dict[str, int]:
+    """The largest sampled RSS of the process tree while a step of each stage ran (0: unknown)."""
+    out = dict.fromkeys(STAGES, 0)
+    for step in steps:
+        stage = stage_of(step["step"])
+        out[stage] = max(out[stage], step.get("peak_bytes", 0))
     return out
 
 
@@ -367,6 +393,7 @@ def summarise(measured: Measured) -> dict[str, Any]:
 
 
 def size_report(result: Mapping[str, Any]) -> str:
+    peaks = stage_peaks(result["steps"])
     title = (
         f"{result['consumer_types']} consumer types: {result['raw_rows']:,} raw rows "
         f"({result['raw_days']} days x 24 h x {result['segments']:,} segments)"
@@ -384,19 +411,30 @@ def size_report(result: Mapping[str, Any]) -> str:
         f"Throughput: {result['rows_per_s']:,.0f} raw rows per second of wall time.",
         "",
         table(
-            ["stage", "seconds", "share %"],
+            ["stage", "seconds", "share %", "peak MiB"],
             [
-                [stage, round(result["stage_seconds"][stage], 1), 100 * result["shares"][stage]]
+                [
+                    stage,
+                    round(result["stage_seconds"][stage], 1),
+                    100 * result["shares"][stage],
+                    round(peaks[stage] / MIB) if peaks[stage] else "-",
+                ]
                 for stage in STAGES
                 if result["stage_seconds"][stage] or stage != OTHER_STEPS
             ]
-            + [["total", round(result["wall_s"], 1), 100.0]],
+            + [["total", round(result["wall_s"], 1), 100.0, round(result["peak_bytes"] / MIB)]],
         ),
         "",
         table(
-            ["job", "step", "stage", "seconds"],
+            ["job", "step", "stage", "seconds", "peak MiB"],
             [
-                [s["job"], s["step"], stage_of(s["step"]), round(s["seconds"], 1)]
+                [
+                    s["job"],
+                    s["step"],
+                    stage_of(s["step"]),
+                    round(s["seconds"], 1),
+                    round(s.get("peak_bytes", 0) / MIB) or "-",
+                ]
                 for s in result["steps"]
             ],
         ),

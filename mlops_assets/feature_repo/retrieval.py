@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import duckdb
 import polars as pl
 
-from mlops_assets.feature_repo.offline import partition_glob
+from mlops_assets.feature_repo.offline import partition_glob, partition_path
 from mlops_assets.lib.features import ENTITY, FEATURE_NAMES, FEATURES_SCHEMA, LABEL, TIMESTAMP
 
 if TYPE_CHECKING:
@@ -69,11 +69,93 @@ def point_in_time_join(
     )
 
 
+def point_in_time_join_by_day(
+    entity_df: pl.DataFrame, offline_dir: Path, ttl: timedelta
+) -> pl.DataFrame:
+    """`point_in_time_join` of every feature, with the same result, one UTC day at a time.
+
+    The offline store keeps one row per segment and target hour in the partition of its UTC day,
+    and a feature row stamped exactly at the entity row's time is the one the point-in-time rule
+    picks. So each day's entity rows are matched against that day's partition on (segment,
+    hour), and only rows without such a match (a day without a partition, a segment without
+    features, a time between hours) go through the ASOF join over the whole store. Time and
+    memory follow the entity rows instead of the store's size. Entity rows keep their order.
+    """
+    if not list(offline_dir.glob("*.parquet")):
+        raise FileNotFoundError(
+            f"no feature partitions in {offline_dir}; write them with offline.write_partition first"
+        )
+    entity = _checked_entity(entity_df, offline_dir, FEATURE_NAMES, None)
+    runs = _runs(entity.get_column(TIMESTAMP).dt.date())
+    regrouped = len(runs) != len({day for day, _, _ in runs})  # a day in several blocks
+    if regrouped:
+        entity = entity.sort(TIMESTAMP, maintain_order=True)
+        runs = _runs(entity.get_column(TIMESTAMP).dt.date())
+    frames = [
+        _join_day(entity.slice(offset, length), day, offline_dir, ttl)
+        for day, offset, length in runs
+    ]
+    if not frames:
+        return point_in_time_join(entity_df, offline_dir, FEATURE_NAMES, ttl)
+    # No rechunk: the days stay separate chunks instead of being copied into one.
+    joined = pl.concat(frames, rechunk=False)
+    return (joined.sort(_ROW) if regrouped else joined).drop(_ROW)
+
+
+def _runs(days: pl.Series) -> list[tuple[date, int, int]]:
+    """(value, offset, length) of each block of equal consecutive values."""
+    runs, offset = [], 0
+    for value, length in zip(*_rle(days), strict=True):
+        runs.append((value, offset, length))
+        offset += length
+    return runs
+
+
+def _rle(values: pl.Series) -> tuple[list[Any], list[int]]:
+    rle = values.rle().struct
+    return rle.field("value").to_list(), rle.field("len").to_list()
+
+
+def _join_day(entity: pl.DataFrame, day: date, offline_dir: Path, ttl: timedelta) -> pl.DataFrame:
+    """One UTC day of (checked) entity rows with their features: exact (segment, hour) matches
+    from the day's partition, the rest through `point_in_time_join`, in the rows' order."""
+    path = partition_path(offline_dir, day)
+    if path.exists():
+        features = pl.read_parquet(path, columns=[ENTITY, TIMESTAMP, *FEATURE_NAMES])
+        joined = entity.join(
+            features.with_columns(
+                pl.col(TIMESTAMP).dt.convert_time_zone("UTC").dt.cast_time_unit("us"),
+                *[pl.col(n).cast(FEATURES_SCHEMA[n]) for n in FEATURE_NAMES],
+                pl.lit(True).alias(_FEATURE_TS),
+            ),
+            on=[ENTITY, TIMESTAMP],
+            how="left",
+            maintain_order="left",
+        )
+        if joined.height == entity.height:  # else a partition repeats a key: the ASOF join decides
+            found = joined.get_column(_FEATURE_TS).is_not_null()
+            joined = joined.drop(_FEATURE_TS)
+            if found.all():
+                return joined
+            return pl.concat(
+                [joined.filter(found), _asof(entity.filter(~found), offline_dir, ttl)]
+            ).sort(_ROW)
+    return _asof(entity, offline_dir, ttl)
+
+
+def _asof(entity: pl.DataFrame, offline_dir: Path, ttl: timedelta) -> pl.DataFrame:
+    """`point_in_time_join` of checked entity rows, keeping their row numbers."""
+    joined = point_in_time_join(entity.drop(_ROW), offline_dir, FEATURE_NAMES, ttl)
+    return joined.with_columns(entity.get_column(_ROW)).select(entity.columns + list(FEATURE_NAMES))
+
+
 def labelled_training_set(
     warehouse: Path, offline_dir: Path, start: datetime, end: datetime
 ) -> pl.DataFrame:
     """Labels (staged consumption of the target hours in [start, end)) joined point-in-time with
-    the features each hour had: what training reads, and what a reproduction rebuilds."""
+    the features each hour had: what training reads, and what a reproduction rebuilds. Rows are
+    sorted by target hour, then segment; the join goes day by day (`point_in_time_join_by_day`).
+    """
     from mlops_assets.feature_repo.repo import TTL
     from mlops_assets.lib import warehouse as staged
 
@@ -84,7 +166,7 @@ def labelled_training_set(
         pl.col("hour_utc").dt.replace_time_zone("UTC").alias(TIMESTAMP),
         pl.col(LABEL),
     )
-    return point_in_time_join(labels, offline_dir, FEATURE_NAMES, TTL)
+    return point_in_time_join_by_day(labels.sort(TIMESTAMP, ENTITY), offline_dir, TTL)
 
 
 def historical_features_feast(

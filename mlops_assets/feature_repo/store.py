@@ -8,8 +8,9 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlops_assets.feature_repo.offline import FEATURE_VIEW, day_window, offline_dir
+from mlops_assets.feature_repo.offline import FEATURE_VIEW, day_window, offline_dir, partition_path
 from mlops_assets.feature_repo.repo import RepoObjects, build_repo
+from mlops_assets.lib.features import ENTITY, TIMESTAMP
 
 if TYPE_CHECKING:
     from feast import FeatureStore, RepoConfig
@@ -90,8 +91,37 @@ def apply_repo(store: FeatureStore, feature_store_dir: Path) -> RepoObjects:
     return objects
 
 
-def materialize_day(store: FeatureStore, day: date) -> None:
-    """Load the latest row per segment within the UTC day into the online store."""
+def materialize_day(store: FeatureStore, day: date) -> int:
+    """Load the latest row per segment within the UTC day into the online store; returns the
+    rows written.
+
+    What `FeatureStore.materialize` over the day's window writes, without its cost: Feast's file
+    store reads every partition of the folder through dask to keep one day's rows (20 s at 7,600
+    segments x 56 days), where the day's own partition holds exactly those rows. The interval is
+    recorded in the registry as `materialize` records it."""
+    import polars as pl
+
+    view = store.get_feature_view(FEATURE_VIEW)
+    path = partition_path(Path(view.batch_source.path), day)
+    if not path.exists():
+        return 0  # an empty window: Feast writes nothing either
+    latest = (
+        pl.read_parquet(path)
+        .sort(TIMESTAMP)
+        .group_by(ENTITY, maintain_order=True)
+        .last()
+        .with_columns(pl.col(TIMESTAMP).dt.convert_time_zone("UTC"))
+    )
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=FutureWarning, module=r"feast\.")
+        store.write_to_online_store(FEATURE_VIEW, latest.to_pandas())
+    start, end = day_window(day)
+    store.registry.apply_materialization(view, store.project, start, end)
+    return latest.height
+
+
+def materialize_day_feast(store: FeatureStore, day: date) -> None:
+    """Feast's own `materialize` of the day's window: the reference `materialize_day` equals."""
     start, end = day_window(day)
     with warnings.catch_warnings():
         # The file store reads through dask, which warns about pandas internals on every call.

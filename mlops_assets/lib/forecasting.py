@@ -11,7 +11,6 @@ functions that use them, so importing this module stays cheap.
 from __future__ import annotations
 
 import hashlib
-import io
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -166,11 +165,14 @@ def time_split(frame: pl.DataFrame, validation_days: int, test_days: int) -> Spl
     end = datetime.combine(last.date(), datetime.min.time(), tzinfo=UTC) + timedelta(days=1)  # type: ignore[union-attr]
     test_start = end - timedelta(days=test_days)
     validation_start = test_start - timedelta(days=validation_days)
-    ts = pl.col(TIMESTAMP)
+    # The rows are in time order: the parts are slices of them, not copies.
+    times = frame.get_column(TIMESTAMP)
+    cuts = times.search_sorted(pl.Series([validation_start, test_start], dtype=times.dtype))
+    cut_validation, cut_test = (int(c) for c in cuts)
     split = Split(
-        train=frame.filter(ts < validation_start),
-        validation=frame.filter((ts >= validation_start) & (ts < test_start)),
-        test=frame.filter(ts >= test_start),
+        train=frame.slice(0, cut_validation),
+        validation=frame.slice(cut_validation, cut_test - cut_validation),
+        test=frame.slice(cut_test),
         test_start=test_start,
         validation_start=validation_start,
     )
@@ -186,13 +188,26 @@ def time_split(frame: pl.DataFrame, validation_days: int, test_days: int) -> Spl
 
 
 def labelled(frame: pl.DataFrame) -> pl.DataFrame:
-    """Rows with a label and a level, sorted by time then segment (the order later steps use)."""
+    """Rows with a label and a level, sorted by time then segment (the order later steps use).
+    A frame that already is (the training set is written so) comes back as it is, not copied."""
     missing = [c for c in (ENTITY, TIMESTAMP, LABEL, *FEATURE_NAMES) if c not in frame.columns]
     if missing:
         raise ValueError(f"the training set lacks columns {missing}")
-    return frame.filter(
-        pl.col(LABEL).is_not_null(), pl.coalesce(pl.col(LEVEL), pl.col(LEVEL_FALLBACK)) > 0
-    ).sort(TIMESTAMP, ENTITY)
+    keep = (
+        pl.col(LABEL).is_not_null() & (pl.coalesce(pl.col(LEVEL), pl.col(LEVEL_FALLBACK)) > 0)
+    ).fill_null(False)
+    if not frame.select(keep.all()).item():
+        frame = frame.filter(keep)
+    return frame if in_time_order(frame) else frame.sort(TIMESTAMP, ENTITY)
+
+
+def in_time_order(frame: pl.DataFrame) -> bool:
+    """Whether the rows are sorted by time, then segment (checked, not taken from a flag)."""
+    ts, entity = pl.col(TIMESTAMP), pl.col(ENTITY)
+    later = ts > ts.shift()
+    same_hour_next_segment = (ts == ts.shift()) & (entity >= entity.shift())
+    ordered = (later | same_hour_next_segment).slice(1).all()
+    return frame.height < 2 or bool(frame.select(ordered).item())
 
 
 def level(frame: pl.DataFrame) -> pl.Series:
@@ -236,11 +251,28 @@ def relative_label(frame: pl.DataFrame) -> np.ndarray:
     )
 
 
+DATA_VERSION_SLICE_ROWS = 100_000
+
+
 def data_version(frame: pl.DataFrame) -> str:
-    """A content hash of a training set (sorted rows, all columns): the lineage of a model."""
-    buffer = io.BytesIO()
-    frame.sort(TIMESTAMP, ENTITY).write_ipc(buffer, compression="uncompressed")
-    return hashlib.sha256(buffer.getvalue()).hexdigest()[:16]
+    """A content hash of a training set (sorted rows, all columns): the lineage of a model.
+
+    Hashed slice by slice and column by column from the values themselves (each null flag, the
+    value with 0 under a null, strings as lengths and bytes), so it depends on the content only,
+    not on how polars holds it (chunks, string views, what lies under a null), and never needs a
+    second copy of the frame; a frame already in order is not sorted again."""
+    ordered = frame if in_time_order(frame) else frame.sort(TIMESTAMP, ENTITY)
+    sha = hashlib.sha256(",".join(f"{c}:{t}" for c, t in ordered.schema.items()).encode())
+    for part in ordered.iter_slices(DATA_VERSION_SLICE_ROWS):
+        for series in part.iter_columns():
+            sha.update(series.is_null().to_numpy().tobytes())
+            if series.dtype == pl.String:
+                text = series.fill_null("")
+                sha.update(text.str.len_bytes().to_numpy().tobytes())
+                sha.update("".join(text.to_list()).encode())
+            else:
+                sha.update(series.to_physical().fill_null(0).to_numpy().tobytes())
+    return sha.hexdigest()[:16]
 
 
 @dataclass

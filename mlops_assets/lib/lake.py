@@ -79,7 +79,7 @@ class Lake:
         return sorted(found)
 
 
-def write_parquet_atomic(df: pl.DataFrame, path: Path) -> Path:
+def write_parquet_atomic(df: pl.DataFrame, path: Path, compression: str = "zstd") -> Path:
     """Write `df` to `path` through a temporary file and one rename: never half a file.
 
     The temporary name starts with a dot and ends in `.tmp`, so no `*.parquet` glob (Feast,
@@ -89,7 +89,7 @@ def write_parquet_atomic(df: pl.DataFrame, path: Path) -> Path:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
-        df.write_parquet(tmp, compression="zstd", statistics=True)
+        df.write_parquet(tmp, compression=compression, statistics=True)  # type: ignore[arg-type]
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

@@ -127,10 +127,12 @@ def train_candidate(
     started = time.perf_counter()
     frame = read_training_set(training_set_path)
     version_of_data = fc.data_version(frame)
+    window = fc.training_window(frame)
     try:
         split = fc.time_split(frame, config.validation_days, config.test_days)
     except ValueError as error:
         raise TrainingDataError(f"{training_set_path}: {error}") from error
+    del frame  # the split holds what training needs (slices, or a filtered copy)
     log(
         f"split: train {split.train.height:,} rows, validation {split.validation.height:,}, "
         f"test {split.test.height:,} (from {split.test_start:%Y-%m-%d})"
@@ -172,7 +174,6 @@ def train_candidate(
     for reason in decision.reasons:
         log(f"gate: {reason}")
 
-    window = fc.training_window(frame)
     windows = {part: split.window(part) for part in ("train", "validation", "test")}
     rows = {part: getattr(split, part).height for part in ("train", "validation", "test")}
     tags = {

@@ -24,13 +24,16 @@ from mlops_assets.feature_repo.repo import (
 )
 from mlops_assets.feature_repo.retrieval import (
     historical_features_feast,
+    labelled_training_set,
     online_features,
     point_in_time_join,
+    point_in_time_join_by_day,
 )
 from mlops_assets.feature_repo.store import (
     apply_repo,
     feature_store,
     materialize_day,
+    materialize_day_feast,
     repo_config,
     repo_settings,
 )
@@ -195,6 +198,81 @@ def test_fast_join_keeps_entity_order_and_never_looks_ahead(tmp_path: Path, rows
     )
 
 
+def staged_labels(warehouse: Path, hours: int) -> pl.DataFrame:
+    """Every segment (and one without features) x `hours` hours from the first day, with a label,
+    staged in a DuckDB warehouse as dbt would; returns them as the entity frame."""
+    import duckdb
+
+    from mlops_assets.lib.features import LABEL
+    from mlops_assets.lib.warehouse import STAGED_CONSUMPTION
+
+    start = datetime.combine(DAYS[0], datetime.min.time())
+    grid = (
+        pl.DataFrame({"segment_id": [*SEGMENTS, "DK1-unknown"]})
+        .join(
+            pl.DataFrame(
+                {
+                    "hour_utc": pl.datetime_range(
+                        start, start + timedelta(hours=hours - 1), "1h", eager=True
+                    )
+                }
+            ),
+            how="cross",
+        )
+        .with_columns(pl.int_range(pl.len()).cast(pl.Float64).alias(LABEL))
+        .sample(fraction=1.0, shuffle=True, seed=5)  # the warehouse keeps no order
+    )
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("create schema staging")
+        con.register("grid", grid.to_arrow())
+        con.execute(f"create table {STAGED_CONSUMPTION} as select * from grid")
+    return grid.select(
+        pl.col("segment_id").alias(ENTITY),
+        pl.col("hour_utc").dt.replace_time_zone("UTC").dt.cast_time_unit("us").alias(TIMESTAMP),
+        pl.col(LABEL),
+    )
+
+
+def test_training_set_goes_day_by_day_and_equals_one_join_of_every_label(
+    tmp_path: Path, rows: pl.DataFrame
+) -> None:
+    """The day-by-day join (exact matches from each day's partition, the rest through the ASOF
+    join) gives what one ASOF join of all labels gives: gaps, a missing day, a segment without
+    features, a late starter and a segment whose rows fall out of the TTL included."""
+    root = tmp_path / "feature_store"
+    missing_day = DAYS[3]  # its labels fall back to the previous days' rows within the TTL
+    write_days(root, rows, [d for d in DAYS if d != missing_day])
+    warehouse = tmp_path / "warehouse.duckdb"
+    labels = staged_labels(warehouse, 24 * (len(DAYS) + 1))  # one day past the last partition
+    start = datetime.combine(DAYS[0], datetime.min.time(), tzinfo=UTC)
+    end = start + timedelta(days=len(DAYS) + 1)
+
+    ours = labelled_training_set(warehouse, offline_dir(root), start, end)
+
+    expected = point_in_time_join(
+        labels.sort(TIMESTAMP, ENTITY), offline_dir(root), FEATURE_NAMES, TTL
+    )
+    assert ours.columns == expected.columns
+    assert ours.equals(expected)
+    assert ours.get_column(TIMESTAMP).is_sorted()
+    on_missing_day = ours.filter(pl.col(TIMESTAMP).dt.date() == missing_day)
+    assert 0 < on_missing_day.get_column("lag_24h").null_count() < on_missing_day.height
+
+
+def test_join_by_day_equals_one_join_for_any_entity_rows(tmp_path: Path, rows) -> None:
+    """Entity rows in any order, between hours, before the first and after the last partition,
+    of an unknown segment, around a missing day: the same rows and order as one ASOF join."""
+    root = tmp_path / "feature_store"
+    write_days(root, rows, [d for d in DAYS if d != DAYS[2]])
+    entity = entity_rows(600)
+    expected = point_in_time_join(entity, offline_dir(root), FEATURE_NAMES, TTL)
+    assert point_in_time_join_by_day(entity, offline_dir(root), TTL).equals(expected)
+    ordered = entity.sort(TIMESTAMP)
+    assert point_in_time_join_by_day(ordered, offline_dir(root), TTL).equals(
+        point_in_time_join(ordered, offline_dir(root), FEATURE_NAMES, TTL)
+    )
+
+
 def test_fast_join_rejects_naive_timestamps(tmp_path: Path, rows) -> None:
     write_days(tmp_path, rows)
     naive = entity_rows(10).with_columns(pl.col(TIMESTAMP).dt.replace_time_zone(None))
@@ -227,22 +305,43 @@ def test_online_features_equal_offline_after_each_materialized_day(store, rows) 
     last_quiet = rows.filter(pl.col(ENTITY) == GOES_QUIET).get_column("temperature_c").max()
     assert quiet.get_column("temperature_c").to_list() == [last_quiet]
 
-    db = Path(store.config.online_store.path)
-    import sqlite3
-
-    def online_rows() -> list[tuple]:
-        with sqlite3.connect(db) as conn:
-            return conn.execute(
-                "SELECT entity_key, feature_name, value, event_ts FROM "
-                f"{store.project}_{FEATURE_VIEW} ORDER BY entity_key, feature_name"
-            ).fetchall()
-
-    before = online_rows()
+    before = online_table(store)
     # One row per segment and feature; the late starter has none yet.
     assert len(before) == (len(SEGMENTS) - 1) * len(FEATURE_NAMES)
     materialize_day(store, DAYS[1])
-    assert online_rows() == before
+    assert online_table(store) == before
     assert_online_matches(store, rows, DAYS[1])
+
+
+def test_materialize_day_writes_what_feast_materialize_writes(tmp_path: Path, rows) -> None:
+    """Our load of a day (its partition's latest row per segment, written through Feast's
+    write_to_online_store) leaves the online table byte for byte as Feast's own materialize of
+    the day's window leaves it, and records the same interval."""
+    stores = []
+    for name in ("ours", "feast"):
+        root = tmp_path / name
+        write_days(root, rows)
+        store = feature_store(root)
+        apply_repo(store, root)
+        stores.append(store)
+    ours, feast = stores
+    for day in DAYS[:3]:
+        assert materialize_day(ours, day) > 0
+        materialize_day_feast(feast, day)
+        assert online_table(ours) == online_table(feast)
+    intervals = [s.get_feature_view(FEATURE_VIEW).materialization_intervals for s in (ours, feast)]
+    assert intervals[0] == intervals[1] and len(intervals[0]) == 3
+    assert materialize_day(ours, DAYS[-1] + timedelta(days=3)) == 0  # no partition: nothing
+
+
+def online_table(store) -> list[tuple]:
+    import sqlite3
+
+    with sqlite3.connect(Path(store.config.online_store.path)) as conn:
+        return conn.execute(
+            "SELECT entity_key, feature_name, value, event_ts FROM "
+            f"{store.project}_{FEATURE_VIEW} ORDER BY entity_key, feature_name"
+        ).fetchall()
 
 
 def test_on_demand_features_follow_the_formula(store, rows) -> None:

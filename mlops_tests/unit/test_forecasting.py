@@ -413,3 +413,38 @@ def test_without_a_champion_the_margin_over_the_better_baseline_decides(
     naive = test_rows.get_column(fc.BASELINES[best]).to_numpy().astype(float)
     copy = _gate(test_rows, naive, None)
     assert not copy.passed and copy.reasons[0].startswith("FAIL: candidate WAPE")
+
+
+def test_data_version_follows_the_content_not_the_memory_layout(tmp_path: Path) -> None:
+    """The same rows hash the same whatever their order, chunks, string buffers or the value
+    polars leaves under a null; any change of a value, a null or a string changes it."""
+    rng = np.random.default_rng(3)
+    n = 250_000  # more than two hashing slices
+    frame = pl.DataFrame(
+        {
+            ENTITY: [f"DK{1 + i % 2}-{i % 97}" for i in range(n)],
+            TIMESTAMP: pl.datetime_range(
+                datetime(2025, 1, 1, tzinfo=UTC),
+                datetime(2025, 1, 1, tzinfo=UTC) + timedelta(hours=n - 1),
+                "1h",
+                time_unit="us",
+                eager=True,
+            ),
+            "value": rng.normal(size=n),
+        }
+    ).with_columns(
+        # a null whose slot keeps the value it replaced
+        pl.when(pl.col("value") > 1.0).then(None).otherwise(pl.col("value")).alias("value")
+    )
+    path = tmp_path / "frame.parquet"
+    frame.write_parquet(path, row_group_size=30_000)
+    read_back = pl.read_parquet(path)
+    assert read_back.n_chunks() > 1
+    version = fc.data_version(frame)
+    assert fc.data_version(read_back) == version
+    assert fc.data_version(read_back.rechunk()) == version
+    assert fc.data_version(frame.sample(fraction=1.0, shuffle=True, seed=1)) == version
+    assert fc.data_version(frame.with_columns(pl.col("value").fill_null(0.0))) != version
+    changed_text = frame.with_columns(pl.col(ENTITY).str.replace("DK1-1$", "DK1-10"))
+    assert fc.data_version(changed_text) != version
+    assert fc.data_version(frame.head(n - 1)) != version
