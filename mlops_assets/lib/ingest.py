@@ -26,6 +26,7 @@ from mlops_assets.lib.validation import (
     check,
     clip,
     coerce,
+    daily_stats,
     expected_segments,
     plausibility,
     segment_coverage,
@@ -96,7 +97,13 @@ def ingest_day(
         violations += expected_segments(coverage, lost, schema, policy.segments)
         if not violations:  # plausibility judges values only once they are valid
             skew_window = _since(history, day, policy.skew_lookback_days)
-            violations += plausibility(frame, schema, skew_window, policy.plausibility)
+            violations += plausibility(
+                frame,
+                schema,
+                skew_window,
+                policy.plausibility,
+                _stored_daily_stats(lake, schema, skew_window),
+            )
     report = ValidationReport(schema.name, day, origin, tuple(violations))
     if not report.passed:
         moved = []
@@ -137,6 +144,37 @@ def _history(
     stored = rows.filter(on_day)
     before = rows.filter(~on_day)
     return (before if before.height else None), (stored if stored.height else None)
+
+
+# Each stored day's `daily_stats`, keyed by its partition file's identity (path, inode, mtime,
+# size): a range run compares every day with the same recent days, and a day's figures change
+# only when its file is replaced. Bounded: a few weeks of days of the three datasets.
+_DAILY_STATS: dict[tuple[str, int, int, int], pl.DataFrame] = {}
+_DAILY_STATS_ENTRIES = 256
+
+
+def _stored_daily_stats(
+    lake: Lake, schema: DatasetSchema, window: pl.DataFrame | None
+) -> pl.DataFrame | None:
+    """`daily_stats` of the stored days in `window` (rows read from the lake), each day computed
+    once per version of its partition file."""
+    if window is None or window.is_empty():
+        return None
+    days = window.get_column(HOUR_UTC).dt.date()
+    frames = []
+    for day in days.unique().sort().to_list():
+        path = lake.partition_path(table_name(schema), day)
+        try:
+            stat = path.stat()
+        except FileNotFoundError:  # rows of a day without its own file: not cached
+            return daily_stats(window, schema)
+        key = (str(path), stat.st_ino, stat.st_mtime_ns, stat.st_size)
+        if key not in _DAILY_STATS:
+            if len(_DAILY_STATS) >= _DAILY_STATS_ENTRIES:
+                _DAILY_STATS.pop(next(iter(_DAILY_STATS)))  # the oldest entry
+            _DAILY_STATS[key] = daily_stats(window.filter(days == day), schema)
+        frames.append(_DAILY_STATS[key])
+    return pl.concat(frames)
 
 
 def _since(history: pl.DataFrame | None, day: date, days: int) -> pl.DataFrame | None:

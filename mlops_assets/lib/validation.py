@@ -684,9 +684,11 @@ def plausibility(
     schema: DatasetSchema,
     history: pl.DataFrame | None,
     rules: Plausibility,
+    history_daily: pl.DataFrame | None = None,
 ) -> list[Violation]:
     """Blocking plausibility of a day against each segment's recent days: all zero, flat-lined,
-    or a daily level outside [lowest recent / ratio, highest recent x ratio]."""
+    or a daily level outside [lowest recent / ratio, highest recent x ratio]. `history_daily`,
+    when given, is `daily_stats(history)` already computed (ingestion keeps each stored day's)."""
     value = schema.value
     quantity = value in QUANTITIES
     out: list[Violation] = []
@@ -705,7 +707,7 @@ def plausibility(
         return out
     series = list(schema.series)
     recent = (
-        _daily(past, schema)
+        (history_daily if history_daily is not None else daily_stats(past, schema))
         .group_by(series)
         .agg(
             pl.col("mean").min().alias("recent_min"),
@@ -713,7 +715,7 @@ def plausibility(
             pl.col("longest").max().alias("recent_longest"),
         )
     )
-    today = _daily(current, schema).join(recent, on=series, how="inner")
+    today = daily_stats(current, schema).join(recent, on=series, how="inner")
     if quantity:
         zero = today.filter((pl.col("max") == 0) & (pl.col("recent_max") > 0))
         out += _plausibility_violation(
@@ -755,34 +757,37 @@ def plausibility(
     return out
 
 
-def _daily(df: pl.DataFrame, schema: DatasetSchema) -> pl.DataFrame:
+def daily_stats(df: pl.DataFrame, schema: DatasetSchema) -> pl.DataFrame:
     """Per segment (per issue, for forecasts) and UTC day: mean, max, first value and the longest
-    run of one repeated value, keyed by the series columns."""
+    run of one repeated value, keyed by the series columns. A day's figures depend on its own
+    rows only, so those of several days are those of each day, concatenated."""
     value = schema.value
     segment = [*schema.segment, "day"]
-    runs = (
-        df.with_columns(pl.col(HOUR_UTC).dt.date().alias("day"))
-        .sort([*segment, HOUR_UTC])
-        .with_columns(
-            (pl.col(value) != pl.col(value).shift(1))
-            .fill_null(True)
-            .cum_sum()
-            .over(segment)
-            .alias("run")
+    ordered = df.select(
+        *schema.segment, pl.col(HOUR_UTC).dt.date().alias("day"), HOUR_UTC, value
+    ).sort([*segment, HOUR_UTC])
+    # A run starts where the value or the segment-day changes from the row before.
+    starts = (pl.col(value) != pl.col(value).shift(1)).fill_null(True)
+    for column in segment:
+        starts = starts | pl.col(column).ne_missing(pl.col(column).shift(1))
+    per_run = (
+        ordered.with_columns(starts.cum_sum().alias("run"))
+        .group_by([*segment, "run"])
+        .agg(
+            pl.len().alias("len"),
+            pl.col(value).sum().alias("sum"),
+            pl.col(value).count().alias("count"),
+            pl.col(value).max().alias("max"),
+            pl.col(value).first().alias("first"),
         )
+        .sort("run")
     )
-    longest = (
-        runs.group_by([*segment, "run"])
-        .len()
-        .group_by(segment)
-        .agg(pl.col("len").max().alias("longest"))
+    return per_run.group_by(segment, maintain_order=True).agg(
+        (pl.col("sum").sum() / pl.col("count").sum()).alias("mean"),
+        pl.col("max").max(),
+        pl.col("first").first(),
+        pl.col("len").max().alias("longest"),
     )
-    stats = runs.group_by(segment).agg(
-        pl.col(value).mean().alias("mean"),
-        pl.col(value).max().alias("max"),
-        pl.col(value).first().alias("first"),
-    )
-    return stats.join(longest, on=segment, nulls_equal=True)
 
 
 def _plausibility_violation(

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import date, timedelta
+from itertools import pairwise
 
 import polars as pl
+from polars.testing import assert_frame_equal
 
 from mlops_assets.lib.generator import (
     Drift,
@@ -34,6 +36,7 @@ from mlops_assets.lib.validation import (
     PLAUSIBILITY,
     ExpectedSegments,
     Plausibility,
+    daily_stats,
     day_window,
 )
 
@@ -191,3 +194,65 @@ def test_a_file_still_being_written_waits_without_quarantine(
     [violation] = result.report.violations
     assert violation.rule == COMPLETENESS and "still being written" in violation.message
     assert not policy.quarantine_dir.exists() and not lake.days(table_name(CONSUMPTION))
+
+
+def _daily_stats_reference(df: pl.DataFrame, schema: DatasetSchema) -> pl.DataFrame:
+    """The rule written out, per segment-day: mean, max, first value by hour, longest run."""
+    segment = [*schema.segment, "day"]
+    rows = df.with_columns(pl.col(HOUR_UTC).dt.date().alias("day")).sort([*segment, HOUR_UTC])
+    out = []
+    for key, group in rows.group_by(segment, maintain_order=True):
+        values = group.get_column(schema.value).to_list()
+        longest = run = 1
+        for before, now in pairwise(values):
+            run = run + 1 if now == before else 1
+            longest = max(longest, run)
+        present = [v for v in values if v is not None]
+        out.append(
+            {
+                **dict(zip(segment, key, strict=True)),
+                "mean": sum(present) / len(present),
+                "max": max(present),
+                "first": values[0],
+                "longest": longest,
+            }
+        )
+    return pl.DataFrame(out)
+
+
+def test_daily_stats_follow_the_rule_and_a_day_depends_on_its_own_rows_only() -> None:
+    days = [date(2025, 3, 1) + timedelta(days=i) for i in range(3)]
+    frame = pl.concat([day_of(d) for d in days]).with_columns(
+        # a flat stretch and a repeated value across segments, to exercise the runs
+        pl.when(pl.col(HOUR_UTC).dt.hour().is_between(3, 9) & (pl.col(CONSUMER_TYPE) == 111))
+        .then(5.0)
+        .otherwise(pl.col(TOTAL_CON))
+        .alias(TOTAL_CON)
+    )
+    ours = daily_stats(frame.sample(fraction=1.0, shuffle=True, seed=2), CONSUMPTION)
+    keys = [PRICE_AREA, CONSUMER_TYPE, "day"]
+    expected = _daily_stats_reference(frame, CONSUMPTION)
+    assert_frame_equal(
+        ours.sort(keys).select(expected.columns),
+        expected.sort(keys),
+        check_dtypes=False,
+        rel_tol=1e-12,  # a mean summed in another order
+    )
+    assert ours.get_column("longest").max() == 7
+    each_day = pl.concat(
+        [daily_stats(frame.filter(pl.col(HOUR_UTC).dt.date() == d), CONSUMPTION) for d in days]
+    )
+    assert_frame_equal(ours.sort(keys), each_day.sort(keys), rel_tol=1e-12)
+
+
+def test_a_replaced_stored_day_is_judged_by_its_new_rows(lake: Lake, policy: IngestPolicy) -> None:
+    """Ingestion keeps each stored day's figures between days; a rewritten partition (a
+    correction) is a new file, so its new figures are the ones the next days are compared with."""
+    fill(lake, policy, date(2025, 3, 1), date(2025, 3, 7))
+    tenfold = day_of(date(2025, 3, 8)).with_columns(pl.col(TOTAL_CON) * 10)
+    assert not ingest(lake, policy, date(2025, 3, 8), tenfold).accepted
+    # Every recent day corrected to ten times its level: the same tenfold day is now plausible.
+    for offset in range(7):
+        day = date(2025, 3, 1) + timedelta(days=offset)
+        lake.write(table_name(CONSUMPTION), day, day_of(day).with_columns(pl.col(TOTAL_CON) * 10))
+    assert ingest(lake, policy, date(2025, 3, 8), tenfold).accepted

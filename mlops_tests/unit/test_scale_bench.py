@@ -290,6 +290,7 @@ def test_read_instance_gives_every_run_and_step_with_its_seconds(
         assert dg.materialize([raw_consumption, drift_report], instance=instance).success
     monkeypatch.setenv("DAGSTER_HOME", "/somewhere/else")
     measured = scale.Measured(4, 36, "2025-01-02", 0, 10.0, 0, 0, 0)
+    measured.timeline = [(0.0, 5 * 2**30), (time.time(), 7), (float("inf"), 6 * 2**30)]
     scale.read_instance(measured, home)
     assert len(measured.runs) == 2 and all(r["status"] == "SUCCESS" for r in measured.runs)
     assert [s["step"] for s in measured.steps] == [
@@ -298,6 +299,8 @@ def test_read_instance_gives_every_run_and_step_with_its_seconds(
         "drift_report",
     ]  # oldest run first
     assert measured.steps[0]["seconds"] >= 0.2
+    # Each step's peak is the largest sample taken while it ran: none of these samples did.
+    assert all(s["peak_bytes"] == 0 for s in measured.steps)
     assert measured.job_s >= sum(r["seconds"] for r in measured.runs)  # one run after the other
     assert sum(r["seconds"] for r in measured.runs) >= sum(s["seconds"] for s in measured.steps)
     assert scale.os.environ["DAGSTER_HOME"] == "/somewhere/else"  # put back
@@ -318,3 +321,18 @@ def test_the_sampler_sums_the_whole_process_tree() -> None:
     sampler.stop()
     assert sampler.peak_processes == 2
     assert sampler.peak_bytes >= 180 * 2**20
+
+
+def test_a_steps_peak_is_the_largest_sample_while_it_ran() -> None:
+    timeline = [(0.0, 100), (1.0, 300), (2.0, 200), (3.0, 900)]
+    assert scale._peak_between(timeline, 0.5, 2.5) == 300
+    assert scale._peak_between(timeline, 1.0, 1.0) == 300  # both ends included
+    assert scale._peak_between(timeline, 3.5, 4.0) == 0  # no sample: unknown
+    assert scale._peak_between(timeline, None, 2.0) == 0
+    steps = [
+        {**_step("raw_consumption", 1.0), "peak_bytes": 5},
+        {**_step("raw_weather", 1.0), "peak_bytes": 9},
+        _step("drift_report", 1.0),  # a saved run from before peaks were recorded
+    ]
+    peaks = scale.stage_peaks(steps)
+    assert peaks["raw ingest"] == 9 and peaks["drift"] == 0 and set(peaks) == set(scale.STAGES)
