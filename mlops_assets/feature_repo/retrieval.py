@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
 _ROW = "__entity_row"
 _FEATURE_TS = "__feature_ts"
+_MATCHED = "__matched"  # set on the rows of a day's partition: a left join leaves it null elsewhere
 
 
 def point_in_time_join(
@@ -126,15 +127,15 @@ def _join_day(entity: pl.DataFrame, day: date, offline_dir: Path, ttl: timedelta
             features.with_columns(
                 pl.col(TIMESTAMP).dt.convert_time_zone("UTC").dt.cast_time_unit("us"),
                 *[pl.col(n).cast(FEATURES_SCHEMA[n]) for n in FEATURE_NAMES],
-                pl.lit(True).alias(_FEATURE_TS),
+                pl.lit(True).alias(_MATCHED),
             ),
             on=[ENTITY, TIMESTAMP],
             how="left",
             maintain_order="left",
         )
         if joined.height == entity.height:  # else a partition repeats a key: the ASOF join decides
-            found = joined.get_column(_FEATURE_TS).is_not_null()
-            joined = joined.drop(_FEATURE_TS)
+            found = joined.get_column(_MATCHED).is_not_null()
+            joined = joined.drop(_MATCHED)
             if found.all():
                 return joined
             return pl.concat(

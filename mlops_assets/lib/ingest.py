@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -102,7 +103,7 @@ def ingest_day(
                 schema,
                 skew_window,
                 policy.plausibility,
-                _stored_daily_stats(lake, schema, skew_window),
+                _stored_daily_stats(schema, skew_window),
             )
     report = ValidationReport(schema.name, day, origin, tuple(violations))
     if not report.passed:
@@ -146,33 +147,28 @@ def _history(
     return (before if before.height else None), (stored if stored.height else None)
 
 
-# Each stored day's `daily_stats`, keyed by its partition file's identity (path, inode, mtime,
-# size): a range run compares every day with the same recent days, and a day's figures change
-# only when its file is replaced. Bounded: a few weeks of days of the three datasets.
-_DAILY_STATS: dict[tuple[str, int, int, int], pl.DataFrame] = {}
+# Each stored day's `daily_stats`, keyed by a hash of its rows: a range run compares every day
+# with the same recent days, and a day's figures change only with its rows (a correction).
+# Bounded: a few weeks of days of the three datasets.
+_DAILY_STATS: dict[tuple[str, date, str], pl.DataFrame] = {}
 _DAILY_STATS_ENTRIES = 256
 
 
-def _stored_daily_stats(
-    lake: Lake, schema: DatasetSchema, window: pl.DataFrame | None
-) -> pl.DataFrame | None:
-    """`daily_stats` of the stored days in `window` (rows read from the lake), each day computed
-    once per version of its partition file."""
+def _stored_daily_stats(schema: DatasetSchema, window: pl.DataFrame | None) -> pl.DataFrame | None:
+    """`daily_stats` of the stored days in `window` (rows read from the lake), each day's
+    computed once for the same rows."""
     if window is None or window.is_empty():
         return None
     days = window.get_column(HOUR_UTC).dt.date()
     frames = []
     for day in days.unique().sort().to_list():
-        path = lake.partition_path(table_name(schema), day)
-        try:
-            stat = path.stat()
-        except FileNotFoundError:  # rows of a day without its own file: not cached
-            return daily_stats(window, schema)
-        key = (str(path), stat.st_ino, stat.st_mtime_ns, stat.st_size)
+        rows = window.filter(days == day)
+        digest = hashlib.sha256(rows.hash_rows().sort().to_numpy().tobytes()).hexdigest()
+        key = (schema.name, day, digest)
         if key not in _DAILY_STATS:
             if len(_DAILY_STATS) >= _DAILY_STATS_ENTRIES:
                 _DAILY_STATS.pop(next(iter(_DAILY_STATS)))  # the oldest entry
-            _DAILY_STATS[key] = daily_stats(window.filter(days == day), schema)
+            _DAILY_STATS[key] = daily_stats(rows, schema)
         frames.append(_DAILY_STATS[key])
     return pl.concat(frames)
 
