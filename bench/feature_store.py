@@ -235,7 +235,8 @@ def run(quick: bool = False) -> str:
                 training,
             ),
             "",
-            "One day into the SQLite online store: ours reads the day's partition; Feast's materialize reads the folder",
+            "One day into the SQLite online store: ours reads the day's partition; Feast's "
+            "materialize reads the folder",
             table(["window", "loaded by", "time", "peak MiB"], materialized),
         ]
     )
