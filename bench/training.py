@@ -335,26 +335,14 @@ def generated_frame(n_segments: int, days: int = BOUND_DAYS) -> pl.DataFrame:
     forecasts, staged, the feature code, labels joined."""
     from datetime import timedelta
 
-    from mlops_assets.lib.features import build_features, staged_window
-    from mlops_assets.lib.generator import (
-        GeneratorConfig,
-        generate_consumption,
-        generate_weather_forecast,
-    )
-    from mlops_assets.lib.staging import stage_consumption, stage_weather_forecast
+    from mlops_assets.lib.generator import GeneratorConfig
+    from mlops_assets.lib.scenario import one_window_training_set
 
-    end = BOUND_START + timedelta(days=days)
-    config = GeneratorConfig(n_consumer_types=n_segments // 2)
-    history_start, _ = staged_window(BOUND_START, end)
-    consumption = stage_consumption(generate_consumption(history_start, end, config))
-    forecasts = stage_weather_forecast(generate_weather_forecast(BOUND_START, end, config))
-    features = build_features(consumption, forecasts, BOUND_START, end)
-    labels = consumption.select(
-        pl.col("segment_id").alias(ENTITY),
-        pl.col("hour_utc").dt.replace_time_zone("UTC").alias(TIMESTAMP),
-        pl.col(LABEL),
+    return one_window_training_set(
+        BOUND_START,
+        BOUND_START + timedelta(days=days),
+        GeneratorConfig(n_consumer_types=n_segments // 2),
     )
-    return features.join(labels, on=[ENTITY, TIMESTAMP])
 
 
 def _wape(booster: xgb.Booster, rows: pl.DataFrame) -> float:

@@ -23,6 +23,8 @@ from mlops_assets.lib.features import (
     LOOKBACK_HOURS,
     TIMESTAMP,
     build_daily_features,
+    build_features,
+    staged_window,
 )
 from mlops_assets.lib.generator import (
     GeneratorConfig,
@@ -48,12 +50,29 @@ class Generated:
 
     def labelled(self, days: Sequence[date]) -> pl.DataFrame:
         """The features of `days` with their realised consumption: a training set."""
-        labels = self.consumption.select(
-            pl.col("segment_id").alias(ENTITY),
-            pl.col("hour_utc").dt.replace_time_zone("UTC").alias(TIMESTAMP),
-            pl.col(LABEL),
-        )
-        return pl.concat([self.features[d] for d in days]).join(labels, on=[ENTITY, TIMESTAMP])
+        features = pl.concat([self.features[d] for d in days])
+        return features.join(labels(self.consumption), on=[ENTITY, TIMESTAMP])
+
+
+def labels(consumption: pl.DataFrame) -> pl.DataFrame:
+    """Staged consumption as the labels a training set joins: segment, UTC hour, label."""
+    return consumption.select(
+        pl.col("segment_id").alias(ENTITY),
+        pl.col("hour_utc").dt.replace_time_zone("UTC").alias(TIMESTAMP),
+        pl.col(LABEL),
+    )
+
+
+def one_window_training_set(
+    start: datetime, end: datetime, config: GeneratorConfig
+) -> pl.DataFrame:
+    """Generated history staged, the features of [start, end) built in one window (one
+    `build_features` call, not day by day) and the labels joined: a real training set, cheaply."""
+    history_start, _ = staged_window(start, end)
+    consumption = stage_consumption(generate_consumption(history_start, end, config))
+    forecasts = stage_weather_forecast(generate_weather_forecast(start, end, config))
+    features = build_features(consumption, forecasts, start, end)
+    return features.join(labels(consumption), on=[ENTITY, TIMESTAMP])
 
 
 def generate(config: GeneratorConfig, days: Sequence[date]) -> Generated:

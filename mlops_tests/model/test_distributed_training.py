@@ -18,6 +18,7 @@ import pytest
 from mlops_assets.lib import dask_training, families, training
 from mlops_assets.lib import forecasting as fc
 from mlops_assets.lib.registry import Registry
+from mlops_tests.model.test_registry import local_registry
 from mlops_tests.unit.test_forecasting import training_frame
 
 CONFIG = training.TrainingConfig(validation_days=3, test_days=7, seed=7, families=("xgboost",))
@@ -48,12 +49,7 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def registry(workdir: Path) -> Registry:
-    return Registry(
-        tracking_uri=f"sqlite:///{workdir / 'mlflow.db'}",
-        artifact_location=(workdir / "artifacts").as_uri(),
-        experiment="distributed",
-        model_name="forecaster",
-    )
+    return local_registry(workdir, "distributed")
 
 
 def train(registry: Registry, workdir: Path, cluster: str) -> training.CandidateResult:

@@ -38,14 +38,19 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-@pytest.fixture(scope="module")
-def registry(workdir: Path) -> Registry:
+def local_registry(root: Path, experiment: str) -> Registry:
+    """An MLflow registry in `root`: a sqlite:/// store and local artifacts."""
     return Registry(
-        tracking_uri=f"sqlite:///{workdir / 'mlflow.db'}",
-        artifact_location=(workdir / "artifacts").as_uri(),
-        experiment="test",
+        tracking_uri=f"sqlite:///{root / 'mlflow.db'}",
+        artifact_location=(root / "artifacts").as_uri(),
+        experiment=experiment,
         model_name="forecaster",
     )
+
+
+@pytest.fixture(scope="module")
+def registry(workdir: Path) -> Registry:
+    return local_registry(workdir, "test")
 
 
 def train(registry: Registry, workdir: Path, policy: fc.GatePolicy = LENIENT, **lineage: str):

@@ -14,13 +14,11 @@ from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
 
 from mlops_assets.lib import families
 from mlops_assets.lib import forecasting as fc
-from mlops_assets.lib.features import ENTITY, LABEL, TIMESTAMP, build_features, staged_window
+from mlops_assets.lib.features import ENTITY, LABEL, TIMESTAMP
 from mlops_assets.lib.generator import (
     GeneratorConfig,
-    generate_consumption,
-    generate_weather_forecast,
 )
-from mlops_assets.lib.staging import stage_consumption, stage_weather_forecast
+from mlops_assets.lib.scenario import one_window_training_set
 
 if TYPE_CHECKING:
     import xgboost as xgb
@@ -32,18 +30,9 @@ TEST_DAYS = 7
 
 def training_frame(days: int = DAYS, n_consumer_types: int = 4) -> pl.DataFrame:
     """Generated history -> the real feature code -> labels joined: a real training set."""
-    end = START + timedelta(days=days)
-    config = GeneratorConfig(n_consumer_types=n_consumer_types)
-    history_start, _ = staged_window(START, end)
-    consumption = stage_consumption(generate_consumption(history_start, end, config))
-    forecasts = stage_weather_forecast(generate_weather_forecast(START, end, config))
-    features = build_features(consumption, forecasts, START, end)
-    labels = consumption.select(
-        pl.col("segment_id").alias(ENTITY),
-        pl.col("hour_utc").dt.replace_time_zone("UTC").alias(TIMESTAMP),
-        pl.col(LABEL),
+    return one_window_training_set(
+        START, START + timedelta(days=days), GeneratorConfig(n_consumer_types=n_consumer_types)
     )
-    return features.join(labels, on=[ENTITY, TIMESTAMP])
 
 
 @pytest.fixture(scope="module")
